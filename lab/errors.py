@@ -1,0 +1,70 @@
+"""The lab's exception tree; every error a user can see derives from LabError.
+
+    LabError
+    ├── TopologyError        the topology file is invalid (carries every Problem)
+    ├── ImageError           building or finding the Asterisk image failed
+    ├── LabRuntimeError      Docker refused or failed an operation
+    │   └── NodeDied         a node's container exited (carries its log tail)
+    └── ReadinessTimeout     the lab did not become ready within its bound
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ImageError",
+    "LabError",
+    "LabRuntimeError",
+    "NodeDied",
+    "Problem",
+    "ReadinessTimeout",
+    "TopologyError",
+]
+
+
+class LabError(Exception):
+    """Base of every error dundi-lab reports to a user."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class TopologyError(LabError):
+    """The topology is invalid; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ImageError(LabError):
+    """The Asterisk image could not be built or found."""
+
+
+class LabRuntimeError(LabError):
+    """Docker refused or failed an operation on the lab."""
+
+
+class NodeDied(LabRuntimeError):
+    """A node's container exited while the lab needed it."""
+
+    def __init__(self, node: str, log_tail: str) -> None:
+        self.node = node
+        self.log_tail = log_tail
+        super().__init__(f"node {node!r} exited; last log lines:\n{log_tail}")
+
+
+class ReadinessTimeout(LabError):
+    """The lab was not ready (booted, peers reachable) within the bound."""

@@ -1,0 +1,236 @@
+"""A running lab: bring it up, probe it, take it down.
+
+    with Lab.up("scenarios/seed-chain.yaml") as lab:
+        lab.lookup("555000123", "network1", from_node="a")
+        lab.call("a", "555000123")
+
+Anything that fails or is interrupted while a lab comes up removes what was
+created; `down` removes by label and can be run any number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import images, probes, render, runtime, topology
+from .errors import LabError, LabRuntimeError, NodeDied, ReadinessTimeout
+from .paths import LabPaths
+from .topology import Node, Topology
+
+__all__ = ["Lab", "LinkState", "NodeState"]
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """One side's view of a trust edge."""
+
+    node: str
+    peer: str
+    status: str
+    latency_ms: int | None
+    mutual: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.status.startswith("OK")
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node: Node
+    state: str
+    asterisk_version: str
+    links: tuple[LinkState, ...]
+
+
+class Lab:
+    """A lab whose containers run (or ran) under Docker."""
+
+    def __init__(self, topo: Topology, paths: LabPaths) -> None:
+        self.topology = topo
+        self.paths = paths
+
+    @property
+    def name(self) -> str:
+        return self.topology.name
+
+    # ---- lifecycle -------------------------------------------------------
+
+    @classmethod
+    def start(cls, source: Topology | str | Path, *, name: str | None = None,
+              subnet: str | None = None, root: Path | None = None,
+              ready_timeout: float = 90, progress: Progress = _quiet) -> Lab:
+        """Validate, render, start and wait until ready; on any failure remove it all."""
+        topo = source if isinstance(source, Topology) else topology.load(
+            source, name=name, subnet=subnet)
+        paths = LabPaths.of(topo.name, root)
+        if runtime.lab_objects(topo.name)["containers"]:
+            raise LabRuntimeError(f"a lab named '{topo.name}' is already up; "
+                                  f"take it down first (lab down --name {topo.name})")
+        for version in sorted({n.version for n in topo.nodes}):
+            result = images.build(version, progress=progress)
+            if result.built:
+                progress(f"built {result.ref} in {result.seconds:.0f} s")
+        lab = cls(topo, paths)
+        try:
+            progress(f"rendering configs and keys into {paths.root}")
+            render.write_lab(topo, paths)
+            paths.root.joinpath("state.json").write_text(json.dumps(
+                {"name": topo.name, "subnet": topo.subnet, "source": topo.source}))
+            network = runtime.create_network(topo.name, topo.subnet)
+            progress(f"network {network} ({topo.subnet})")
+            runtime.start_containers([
+                runtime.ContainerSpec(lab=topo.name, node=n.name, image=images.image_ref(n.version),
+                                      network=network, ip=n.ip, etc=paths.etc(n.name),
+                                      keys=paths.keys(n.name))
+                for n in topo.nodes], progress)
+            lab.wait_ready(ready_timeout, progress)
+        except BaseException:
+            lab.down()
+            raise
+        return lab
+
+    @classmethod
+    @contextmanager
+    def up(cls, source: Topology | str | Path, **options: object) -> Iterator[Lab]:
+        """A lab for the length of a `with` block; always torn down after."""
+        lab = cls.start(source, **options)  # type: ignore[arg-type]
+        try:
+            yield lab
+        finally:
+            lab.down()
+
+    @classmethod
+    def attach(cls, name: str, root: Path | None = None) -> Lab:
+        """The lab `name` that `lab up` started earlier."""
+        paths = LabPaths.of(name, root)
+        state_file = paths.root / "state.json"
+        if not state_file.exists():
+            raise LabError(f"no lab named '{name}' here ({state_file} is missing); "
+                           "start one with `lab up`")
+        state = json.loads(state_file.read_text())
+        topo = topology.load(paths.topology_file, name=name, subnet=state["subnet"])
+        return cls(topo, paths)
+
+    def down(self) -> tuple[int, int]:
+        """Remove the lab's containers and network; safe to call again."""
+        return runtime.remove_lab(self.name)
+
+    def wait_ready(self, timeout: float = 90, progress: Progress = _quiet) -> float:
+        """Wait until every node is fully booted and every mutual trust edge is OK."""
+        started = time.monotonic()
+        deadline = started + timeout
+        with ThreadPoolExecutor(max_workers=min(16, len(self.topology.nodes))) as pool:
+            list(pool.map(lambda n: self._wait_booted(n.name, deadline), self.topology.nodes))
+            progress(f"all {len(self.topology.nodes)} nodes booted "
+                     f"({time.monotonic() - started:.1f} s)")
+            while True:
+                states = list(pool.map(self.links, [n.name for n in self.topology.nodes]))
+                waiting = [f"{s.node}→{s.peer} {s.status}" for links in states for s in links
+                           if s.mutual and not s.ok and not s.status.startswith("Unmonitored")]
+                if not waiting:
+                    break
+                if time.monotonic() > deadline:
+                    raise ReadinessTimeout(
+                        f"lab '{self.name}': peer links not OK after {timeout:.0f} s: "
+                        + ", ".join(waiting))
+                time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        progress(f"every peer link OK ({elapsed:.1f} s)")
+        return elapsed
+
+    def _wait_booted(self, node: str, deadline: float) -> None:
+        while True:
+            code, _ = runtime.exec_in(self.name, node, ["asterisk", "-rx", "core waitfullybooted"])
+            if code == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ReadinessTimeout(f"node {node} did not boot: "
+                                       f"{runtime.tail_log(self.name, node)}")
+            time.sleep(0.1)
+
+    # ---- probes ----------------------------------------------------------
+
+    def cli(self, node: str, command: str) -> str:
+        """Run one Asterisk CLI command on `node` and return its output."""
+        self._known(node)
+        code, output = runtime.exec_in(self.name, node, ["asterisk", "-rx", command])
+        if code != 0:
+            raise LabRuntimeError(f"asterisk on {node} refused '{command}': {output.strip()}")
+        return output
+
+    def links(self, node: str) -> list[LinkState]:
+        """The node's view of each of its configured peers."""
+        me = self.topology.node(node)
+        seen = probes.parse_peers(self.cli(node, "dundi show peers"))
+        result = []
+        for peer in me.peers:
+            other = self.topology.node(peer.peer)
+            state = seen.get(other.eid)
+            mutual = any(p.peer == node for p in other.peers)
+            result.append(LinkState(node=node, peer=peer.peer,
+                                    status=state.status if state else "ABSENT",
+                                    latency_ms=state.latency_ms if state else None,
+                                    mutual=mutual))
+        return result
+
+    def lookup(self, number: str, network: str | None = None, *, from_node: str,
+               bypass: bool = False) -> probes.LookupResult:
+        """`dundi lookup` from a node; answers carry the answering entity ID."""
+        network = network or self.topology.networks[0]
+        started = time.monotonic()
+        output = self.cli(from_node, probes.show_lookup(number, network, bypass=bypass))
+        return probes.parse_lookup(number, network, output, (time.monotonic() - started) * 1000)
+
+    def call(self, from_node: str, number: str, network: str | None = None, *,
+             timeout: float = 20) -> probes.CallResult:
+        """Place a real IAX2 call through the DUNDi switch and read what the callee sent back."""
+        self._known(from_node)
+        network = network or self.topology.networks[0]
+        call_id = str(secrets.randbelow(10**8)).zfill(8)
+        code, output = runtime.exec_in(self.name, from_node, [
+            "sh", "-c", probes.call_script(call_id, number, network, timeout)])
+        if code != 0:
+            raise LabRuntimeError(f"the call from {from_node} could not be placed: {output}")
+        caller = render.caller_number(self.topology, self.topology.node(from_node))
+        return probes.parse_call(number, caller, output)
+
+    def node_for(self, host_or_eid: str) -> Node | None:
+        """The lab node with this address or entity ID."""
+        return self.topology.node_by_ip(host_or_eid) or self.topology.node_by_eid(host_or_eid)
+
+    def status(self) -> list[NodeState]:
+        """Every node's container state, Asterisk version and peer links."""
+        def one(node: Node) -> NodeState:
+            state = runtime.state(self.name, node.name)
+            version, links = "", ()
+            if state == "running":
+                try:
+                    version = self.cli(node.name, "core show version").split()[1]
+                    links = tuple(self.links(node.name))
+                except (LabRuntimeError, NodeDied, IndexError):
+                    state = "starting"
+            return NodeState(node=node, state=state, asterisk_version=version, links=links)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(one, self.topology.nodes))
+
+    def _known(self, node: str) -> None:
+        try:
+            self.topology.node(node)
+        except KeyError:
+            known = ", ".join(n.name for n in self.topology.nodes)
+            raise LabError(f"no node '{node}' in lab '{self.name}' (known: {known})") from None
