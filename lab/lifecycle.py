@@ -228,6 +228,29 @@ class Lab:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(one, self.topology.nodes))
 
+    def save_artifacts(self, dest: Path | None = None) -> Path:
+        """Each node's log, `dundi show peers` and configs (public keys only) into a folder."""
+        dest = dest or self.paths.artifacts
+        for node in self.topology.nodes:
+            folder = dest / node.name
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                log = "\n".join(runtime.logs(self.name, node.name))
+            except LabError as exc:
+                log = f"(no log: {exc})"
+            (folder / "asterisk.log").write_text(log + "\n")
+            for command in ("dundi show peers", "dundi show mappings", "iax2 show peers"):
+                try:
+                    text = self.cli(node.name, command)
+                except LabError as exc:
+                    text = f"(not available: {exc})"
+                (folder / (command.replace(" ", "-") + ".txt")).write_text(text)
+            for conf in self.paths.etc(node.name).glob("*.conf"):
+                (folder / conf.name).write_bytes(conf.read_bytes())
+            for pub in self.paths.keys(node.name).glob("*.pub"):
+                (folder / pub.name).write_bytes(pub.read_bytes())
+        return dest
+
     def _known(self, node: str) -> None:
         try:
             self.topology.node(node)

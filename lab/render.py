@@ -101,6 +101,7 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
 def render_compose(lab: Topology, paths: LabPaths) -> str:
     nodes = [
         {"name": n.name, "ip": n.ip, "image": images.image_ref(n.version),
+         "container": f"dundi-lab-{lab.name}-{n.name}",
          "etc": paths.relative(paths.etc(n.name)), "keys": paths.relative(paths.keys(n.name))}
         for n in lab.nodes
     ]

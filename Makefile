@@ -1,0 +1,58 @@
+# dundi-lab: `make lab up` brings up the seed chain, `make test` runs every test.
+# `make help` lists the targets.
+
+SHELL      := /bin/bash
+VENV       := .venv
+PY         := $(VENV)/bin/python
+LAB        := $(VENV)/bin/lab
+TOPOLOGY   ?= scenarios/seed-chain.yaml
+PYTEST_ARGS ?=
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.DEFAULT_GOAL := help
+.PHONY: help lab setup host-packages venv image up down status test unit lint clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+lab: setup ## (prefix) `make lab up|down|status`: installs what is needed first
+	@true
+
+setup: host-packages venv ## Install host packages (mmdebstrap, docker compose v2) and the venv
+
+host-packages:
+	@bash scripts/install-host-packages.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@touch $@
+
+image: setup ## Build the Asterisk image (skipped when up to date)
+	$(LAB) image build
+
+up: setup ## Bring up the lab of TOPOLOGY (default: the seed chain) and show its status
+	$(LAB) up $(TOPOLOGY)
+
+down: setup ## Take the lab down (removes its containers and network)
+	$(LAB) down
+
+status: setup ## Show nodes and peer links of the running lab
+	$(LAB) status
+
+test: setup image ## Run unit tests and the Docker scenarios (real containers, real calls)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: venv ## Run the unit tests only (no Docker)
+	$(VENV)/bin/pytest tests/unit -q
+
+lint: venv ## ruff and mypy --strict
+	$(VENV)/bin/ruff check lab tests
+	$(VENV)/bin/mypy
+
+clean: ## Take every lab down and remove build/
+	-$(LAB) down --all
+	rm -rf build

@@ -1,0 +1,275 @@
+"""The `lab` command: bring labs up and down, look numbers up, place calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import images, render, runtime, topology
+from .errors import LabError, TopologyError
+from .lifecycle import Lab, NodeState
+from .paths import LabPaths
+
+DEFAULT_TOPOLOGY = "scenarios/seed-chain.yaml"
+# Not a terminal (CI, pipes): wide enough that tables do not wrap.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str) -> NoReturn:
+    raise click.exceptions.Exit(_report(message))
+
+
+def _report(message: str) -> int:
+    for line in message.splitlines() or [""]:
+        err.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
+    return 1
+
+
+class _Group(click.Group):
+    """Turns LabError into `error: …` lines and exit 1; --debug shows the trace."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabError as exc:
+            if ctx.params.get("debug") or os.environ.get("DUNDI_LAB_DEBUG"):
+                raise
+            sys.exit(_report(str(exc)))
+        except KeyboardInterrupt:
+            err.print("interrupted; what the command created was removed")
+            sys.exit(130)
+
+
+def progress_printer() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def show(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    return show
+
+
+def resolve_name(name: str | None) -> str:
+    """--name, else $DUNDI_LAB_NAME, else the only lab up, else the default lab."""
+    if name:
+        return name
+    if os.environ.get("DUNDI_LAB_NAME"):
+        return os.environ["DUNDI_LAB_NAME"]
+    up = runtime.labs()
+    if len(up) == 1:
+        return next(iter(up))
+    if len(up) > 1:
+        fail(f"several labs are up ({', '.join(sorted(up))}); choose one with --name")
+    return Path(DEFAULT_TOPOLOGY).stem
+
+
+def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--name", "-n", help="Lab name (default: the only lab up).")(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+def main(debug: bool) -> None:
+    """dundi-lab: a lab of Asterisk servers that route IAX2 calls with DUNDi."""
+
+
+@main.command()
+@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(dir_okay=False))
+@click.option("--name", "-n", help="Lab name (default: the topology's name).")
+@click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
+def up(topology_file: str, name: str | None, subnet: str | None, timeout: float) -> None:
+    """Validate TOPOLOGY_FILE, start its nodes and wait until every peer link is OK."""
+    started = time.monotonic()
+    lab = Lab.start(topology_file, name=name, subnet=subnet, ready_timeout=timeout,
+                    progress=progress_printer())
+    err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
+    print_status(lab.name, lab.status())
+
+
+@main.command()
+@name_option
+@click.option("--all", "all_labs", is_flag=True, help="Take down every lab.")
+def down(name: str | None, all_labs: bool) -> None:
+    """Remove a lab's containers and network (safe to repeat)."""
+    names = sorted(runtime.labs()) if all_labs else [resolve_name(name)]
+    for lab_name in names:
+        containers, networks = runtime.remove_lab(lab_name)
+        err.print(f"lab {lab_name}: removed {containers} containers, {networks} networks")
+
+
+@main.command()
+@name_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def status(name: str | None, fmt: str) -> None:
+    """Nodes, addresses, Asterisk versions and every peer link's state."""
+    lab = Lab.attach(resolve_name(name))
+    states = lab.status()
+    if fmt == "json":
+        click.echo(json.dumps(status_json(lab.name, states), indent=2))
+    else:
+        print_status(lab.name, states)
+
+
+def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
+    return {"lab": name, "nodes": [{
+        "name": s.node.name, "ip": s.node.ip, "eid": s.node.eid, "state": s.state,
+        "asterisk": s.asterisk_version,
+        "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
+        "links": [{"peer": ln.peer, "status": ln.status, "latency_ms": ln.latency_ms}
+                  for ln in s.links]} for s in states]}
+
+
+def print_status(name: str, states: list[NodeState]) -> None:
+    table = Table(title=f"lab {name}", title_justify="left")
+    for column in ("node", "address", "entity ID", "Asterisk", "state", "serves", "peer links"):
+        table.add_column(column)
+    for s in states:
+        serves = " ".join(f"{p}@{sv.network}" for sv in s.node.serves for p in sv.patterns)
+        links = "  ".join(
+            f"{ln.peer} [{'green' if ln.ok else 'red'}]{ln.status}[/]" for ln in s.links)
+        color = "green" if s.state == "running" else "red"
+        table.add_row(s.node.name, s.node.ip, s.node.eid, s.asterisk_version.split("+")[0],
+                      f"[{color}]{s.state}[/]", serves, links or "-")
+    out.print(table)
+    total = sum(len(s.links) for s in states)
+    ok = sum(ln.ok for s in states for ln in s.links)
+    out.print(f"{len(states)} nodes, {ok}/{total} peer links OK")
+
+
+@main.command()
+@click.argument("target", metavar="NUMBER@NETWORK")
+@click.option("--from", "from_node", required=True, help="Node that asks.")
+@click.option("--bypass", is_flag=True, help="Skip the DUNDi cache on every hop.")
+@name_option
+def lookup(target: str, from_node: str, bypass: bool, name: str | None) -> None:
+    """Ask the DUNDi network where NUMBER lives, from one node."""
+    number, _, network = target.partition("@")
+    lab = Lab.attach(resolve_name(name))
+    result = lab.lookup(number, network or None, from_node=from_node, bypass=bypass)
+    if not result.found:
+        out.print(f"{number}@{result.network}: not found from {from_node} "
+                  f"(DUNDi: {result.asterisk_ms} ms)")
+        sys.exit(1)
+    for answer in result.answers:
+        node = lab.node_for(answer.eid)
+        out.print(f"{number}@{result.network}: {answer.tech}/{answer.dest}  weight {answer.weight}"
+                  f"  {'|'.join(answer.flags)}")
+        out.print(f"  answered by {answer.eid} ({node.name if node else 'not a lab node'}), "
+                  f"host {answer.host}, expires in {answer.expires} s")
+    out.print(f"lookup took {result.asterisk_ms} ms (DUNDi), {result.wall_ms:.0f} ms (wall)")
+
+
+@main.command()
+@click.argument("number")
+@click.option("--from", "from_node", required=True, help="Node that places the call.")
+@click.option("--network", help="DUNDi network (default: the lab's first).")
+@name_option
+def call(number: str, from_node: str, network: str | None, name: str | None) -> None:
+    """Place a real IAX2 call through the DUNDi switch and verify its media."""
+    lab = Lab.attach(resolve_name(name))
+    result = lab.call(from_node, number, network)
+    if not result.answered:
+        out.print(f"call {from_node} → {number}: [red]not answered[/red] ({result.status}, "
+                  f"hangup cause {result.cause or '?'}"
+                  f"{', dial ' + result.dial_status if result.dial_status else ''})")
+        sys.exit(1)
+    callee = lab.node_for(result.host or "")
+    code_ok = callee is not None and result.callee_code == callee.code
+    caller_ok = result.callee_saw_caller == result.caller
+    verified = code_ok and caller_ok and result.callee_extension == number[-4:]
+    out.print(f"call {from_node} → {number}: [green]answered[/green] by "
+              f"{callee.name if callee else result.host} in {result.setup_ms:.0f} ms")
+    out.print(f"  digits from the callee: {result.digits}  (extension {result.callee_extension}, "
+              f"caller seen {result.callee_saw_caller}, node code {result.callee_code})")
+    out.print(f"  media verified: {'[green]yes[/green]' if verified else '[red]no[/red]'}")
+    sys.exit(0 if verified else 1)
+
+
+@main.command("cli")
+@click.argument("node")
+@click.argument("command")
+@name_option
+def cli_command(node: str, command: str, name: str | None) -> None:
+    """Run an Asterisk CLI COMMAND on NODE."""
+    click.echo(Lab.attach(resolve_name(name)).cli(node, command), nl=False)
+
+
+@main.command()
+@click.argument("node", required=False)
+@click.option("--all", "all_nodes", is_flag=True, help="Every node, lines prefixed by name.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@name_option
+def logs(node: str | None, all_nodes: bool, follow: bool, name: str | None) -> None:
+    """Print a node's Asterisk log."""
+    lab = Lab.attach(resolve_name(name))
+    if all_nodes:
+        for n in lab.topology.nodes:
+            for line in runtime.logs(lab.name, n.name):
+                click.echo(f"{n.name:>8} | {line}")
+        return
+    if not node:
+        fail("name a NODE or use --all")
+    for line in runtime.logs(lab.name, node, follow=follow):
+        click.echo(line)
+
+
+@main.command("render")
+@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(dir_okay=False))
+@click.option("--name", "-n", help="Lab name (default: the topology's name).")
+@click.option("--subnet", help="IPv4 subnet for the lab network.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Parent folder of the lab folder (default: ./build).")
+def render_command(topology_file: str, name: str | None, subnet: str | None,
+                   out_dir: str | None) -> None:
+    """Write every node's configs and keys, and a compose project; start nothing."""
+    topo = topology.load(topology_file, name=name, subnet=subnet)
+    paths = LabPaths.of(topo.name, Path(out_dir).absolute() if out_dir else None)
+    render.write_lab(topo, paths)
+    out.print(f"rendered {len(topo.nodes)} nodes into {paths.root}")
+    out.print(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
+
+
+@main.command()
+@click.argument("topology_file", type=click.Path(dir_okay=False))
+def validate(topology_file: str) -> None:
+    """Check a topology file and print every problem found."""
+    try:
+        topo = topology.load(topology_file)
+    except TopologyError as exc:
+        fail(str(exc))
+    out.print(f"{topology_file}: valid ({len(topo.nodes)} nodes, "
+              f"{len(topo.edges)} peer entries, networks {', '.join(topo.networks)})")
+
+
+@main.group()
+def image() -> None:
+    """Asterisk images built from Debian packages."""
+
+
+@image.command("build")
+@click.option("--version", "versions", multiple=True, default=["22"], show_default=True,
+              type=click.Choice(sorted(images.recipe()["versions"])))
+@click.option("--force", is_flag=True, help="Rebuild even when the image exists.")
+def image_build(versions: tuple[str, ...], force: bool) -> None:
+    """Build the Asterisk image (skipped when one for the same inputs exists)."""
+    for version in versions:
+        result = images.build(version, force=force, progress=progress_printer())
+        verb = "built" if result.built else "up to date:"
+        out.print(f"{verb} {result.ref} (Asterisk {result.asterisk_version}, "
+                  f"{result.size_bytes / 1e6:.0f} MB) in {result.seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Up, down and failures: a lab never leaves containers or networks behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lab import runtime, topology
+from lab.cli import main
+from lab.errors import LabRuntimeError
+from lab.lifecycle import Lab
+from tests.support import ROOT, unique
+
+pytestmark = pytest.mark.docker
+
+PAIR = ROOT / "tests/scenarios/data/pair.yaml"
+
+
+def nothing_left(name: str) -> bool:
+    return runtime.lab_objects(name) == {"containers": [], "networks": []}
+
+
+def test_down_removes_everything_and_can_be_repeated(lab_root: Path) -> None:
+    lab = Lab.start(PAIR, name=unique("down"), root=lab_root)
+    assert len(runtime.lab_objects(lab.name)["containers"]) == 2
+    assert lab.down() == (2, 1)
+    assert nothing_left(lab.name)
+    assert lab.down() == (0, 0)
+
+
+def test_two_labs_with_different_names_run_side_by_side(lab_root: Path) -> None:
+    first = Lab.start(PAIR, name=unique("side"), root=lab_root)
+    try:
+        second = Lab.start(PAIR, name=unique("side"), root=lab_root)
+        try:
+            assert first.topology.subnet != second.topology.subnet
+            for lab in (first, second):
+                result = lab.call("a", "200000042")
+                assert result.answered and result.callee_code == "2", result
+        finally:
+            second.down()
+    finally:
+        first.down()
+    assert nothing_left(first.name) and nothing_left(second.name)
+
+
+def test_a_failed_up_removes_what_it_created(lab_root: Path) -> None:
+    first = Lab.start(PAIR, name=unique("clash"), root=lab_root)
+    try:
+        clash = unique("clash")
+        # same subnet as the running lab: Docker refuses the network
+        with pytest.raises(LabRuntimeError, match="subnet"):
+            Lab.start(PAIR, name=clash, subnet=first.topology.subnet, root=lab_root)
+        assert nothing_left(clash)
+    finally:
+        first.down()
+
+
+def test_an_interrupted_up_removes_what_it_created(lab_root: Path) -> None:
+    name = unique("interrupt")
+
+    def interrupt_after_first_start(message: str) -> None:
+        if message.startswith("started"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Lab.start(PAIR, name=name, root=lab_root, progress=interrupt_after_first_start)
+    assert nothing_left(name)
+
+
+def test_a_bad_topology_is_reported_with_file_and_line_and_nothing_starts() -> None:
+    bad = ROOT / "tests/scenarios/data/bad-peer.yaml"
+    result = CliRunner().invoke(main, ["up", str(bad), "--name", "bad-peer-x"])
+    assert result.exit_code == 1
+    assert "bad-peer.yaml:6 nodes.a.peers[0]: unknown node 'bb' (known: a, b)" in result.output
+    assert "bad-peer.yaml:8 nodes.b.serves.network1[0]: '_2XXXXXX' matches 7-digit" in result.output
+    assert "Traceback" not in result.output
+    assert nothing_left("bad-peer-x")
+
+
+def test_the_topology_model_is_what_was_started(lab_root: Path) -> None:
+    topo = topology.load(PAIR, name=unique("model"))
+    with Lab.up(topo, root=lab_root) as lab:
+        assert {n.name: n.ip for n in lab.topology.nodes} == {n.name: n.ip for n in topo.nodes}
+        found = lab.lookup("100000001", "network1", from_node="b")
+        assert found.best is not None and found.best.eid == topo.node("a").eid
+    assert nothing_left(topo.name)

@@ -1,0 +1,73 @@
+"""The seed's chain A–B–C–D: a lookup crosses three hops and a real IAX2 call lands on D."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from lab.lifecycle import Lab
+
+pytestmark = pytest.mark.docker
+
+D_NUMBER = "555000123"
+
+
+@pytest.fixture(scope="module")
+def lab(running_lab: Callable[..., object]) -> Iterator[Lab]:
+    with running_lab("scenarios/seed-chain.yaml", "seed") as started:  # type: ignore[attr-defined]
+        yield started
+
+
+def test_every_peer_link_is_ok_once_up(lab: Lab) -> None:
+    links = [link for state in lab.status() for link in state.links]
+    assert len(links) == 6
+    assert all(link.ok for link in links), links
+
+
+def test_lookup_from_a_finds_d_through_three_hops(lab: Lab) -> None:
+    result = lab.lookup(D_NUMBER, "network1", from_node="a", bypass=True)
+    d = lab.topology.node("d")
+    assert result.found, result.raw
+    assert [answer.eid for answer in result.answers] == [d.eid]
+    assert result.best is not None and result.best.host == d.ip
+    assert result.best.number == D_NUMBER
+    # a only peers with b: the answer can only have come through b and c
+    assert [p.peer for p in lab.topology.node("a").peers] == ["b"]
+
+
+def test_call_from_a_is_answered_by_d_with_media_verified(lab: Lab) -> None:
+    result = lab.call("a", D_NUMBER)
+    d = lab.topology.node("d")
+    assert result.answered, result
+    assert result.host == d.ip
+    # digits d sent over the call's media path: extension * caller seen * d's code
+    assert result.callee_code == d.code
+    assert result.callee_extension == D_NUMBER[-4:]
+    assert result.callee_saw_caller == result.caller
+    assert result.caller.startswith("034")
+    assert result.setup_ms is not None and result.setup_ms > 0
+
+
+def test_call_from_d_reaches_a_the_other_way(lab: Lab) -> None:
+    result = lab.call("d", "034000777")
+    assert result.answered, result
+    assert result.callee_code == lab.topology.node("a").code
+    assert result.callee_extension == "0777"
+
+
+def test_number_nobody_serves_is_not_found_quickly_with_a_clear_result(lab: Lab) -> None:
+    lookup = lab.lookup("999000123", "network1", from_node="a", bypass=True)
+    assert not lookup.found
+    assert "no results" in lookup.raw
+    call = lab.call("a", "999000123")
+    assert not call.answered
+    assert call.status == "NOT_FOUND"
+    assert call.digits == ""
+    assert lookup.wall_ms < 5000
+
+
+def test_number_of_wrong_length_has_no_dial_pattern(lab: Lab) -> None:
+    call = lab.call("a", "55500012")
+    assert not call.answered
+    assert call.status == "NO_DIAL_PATTERN"
