@@ -53,6 +53,9 @@ def load_located(text: str, file: str) -> Located:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            reason += f" ({context} started at line {context_mark.line + 1})"
         located.problems.append(Problem(file, line, "", f"not valid YAML: {reason}"))
         return located
     if root is None:
@@ -67,12 +70,17 @@ def _convert(node: yaml.Node, path: str, located: Located) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)  # type: ignore[no-untyped-call]
+            # keys are names: `1:` or `off:` mean the text, not a number or a boolean
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else _construct(key_node)
             child = join(path, str(key))
             if key in result:
                 located.problems.append(
-                    Problem(located.file, key_node.start_mark.line + 1, child,
-                            f"duplicate key '{key}' (first at line {located.lines[child]})")
+                    Problem(
+                        located.file,
+                        key_node.start_mark.line + 1,
+                        child,
+                        f"duplicate key '{key}' (first at line {located.lines[child]})",
+                    )
                 )
                 continue
             located.lines[child] = key_node.start_mark.line + 1
@@ -80,4 +88,19 @@ def _convert(node: yaml.Node, path: str, located: Located) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, join(path, i), located) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
+    value = _construct(node)
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and isinstance(node, yaml.ScalarNode)
+        and node.style is None
+        and str(value) != node.value
+    ):
+        # YAML 1.1 reads 034123456 as octal and 10:00:00:00:00:01 as base 60:
+        # keep what the user wrote
+        return node.value
+    return value
+
+
+def _construct(node: yaml.Node) -> Any:
+    return yaml.SafeLoader(" ").construct_object(node)

@@ -91,8 +91,9 @@ def main(debug: bool) -> None:
 def up(topology_file: str, name: str | None, subnet: str | None, timeout: float) -> None:
     """Validate TOPOLOGY_FILE, start its nodes and wait until every peer link is OK."""
     started = time.monotonic()
-    lab = Lab.start(topology_file, name=name, subnet=subnet, ready_timeout=timeout,
-                    progress=progress_printer())
+    lab = Lab.start(
+        topology_file, name=name, subnet=subnet, ready_timeout=timeout, progress=progress_printer()
+    )
     err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
     print_status(lab.name, lab.status())
 
@@ -110,8 +111,9 @@ def down(name: str | None, all_labs: bool) -> None:
 
 @main.command()
 @name_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def status(name: str | None, fmt: str) -> None:
     """Nodes, addresses, Asterisk versions and every peer link's state."""
     lab = Lab.attach(resolve_name(name))
@@ -123,12 +125,24 @@ def status(name: str | None, fmt: str) -> None:
 
 
 def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
-    return {"lab": name, "nodes": [{
-        "name": s.node.name, "ip": s.node.ip, "eid": s.node.eid, "state": s.state,
-        "asterisk": s.asterisk_version,
-        "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
-        "links": [{"peer": ln.peer, "status": ln.status, "latency_ms": ln.latency_ms}
-                  for ln in s.links]} for s in states]}
+    return {
+        "lab": name,
+        "nodes": [
+            {
+                "name": s.node.name,
+                "ip": s.node.ip,
+                "eid": s.node.eid,
+                "state": s.state,
+                "asterisk": s.asterisk_version,
+                "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
+                "links": [
+                    {"peer": ln.peer, "status": ln.status, "latency_ms": ln.latency_ms}
+                    for ln in s.links
+                ],
+            }
+            for s in states
+        ],
+    }
 
 
 def print_status(name: str, states: list[NodeState]) -> None:
@@ -138,10 +152,18 @@ def print_status(name: str, states: list[NodeState]) -> None:
     for s in states:
         serves = " ".join(f"{p}@{sv.network}" for sv in s.node.serves for p in sv.patterns)
         links = "  ".join(
-            f"{ln.peer} [{'green' if ln.ok else 'red'}]{ln.status}[/]" for ln in s.links)
+            f"{ln.peer} [{'green' if ln.ok else 'red'}]{ln.status}[/]" for ln in s.links
+        )
         color = "green" if s.state == "running" else "red"
-        table.add_row(s.node.name, s.node.ip, s.node.eid, s.asterisk_version.split("+")[0],
-                      f"[{color}]{s.state}[/]", serves, links or "-")
+        table.add_row(
+            s.node.name,
+            s.node.ip,
+            s.node.eid,
+            s.asterisk_version.split("+")[0],
+            f"[{color}]{s.state}[/]",
+            serves,
+            links or "-",
+        )
     out.print(table)
     total = sum(len(s.links) for s in states)
     ok = sum(ln.ok for s in states for ln in s.links)
@@ -159,15 +181,21 @@ def lookup(target: str, from_node: str, bypass: bool, name: str | None) -> None:
     lab = Lab.attach(resolve_name(name))
     result = lab.lookup(number, network or None, from_node=from_node, bypass=bypass)
     if not result.found:
-        out.print(f"{number}@{result.network}: not found from {from_node} "
-                  f"(DUNDi: {result.asterisk_ms} ms)")
+        out.print(
+            f"{number}@{result.network}: not found from {from_node} "
+            f"(DUNDi: {result.asterisk_ms} ms)"
+        )
         sys.exit(1)
     for answer in result.answers:
         node = lab.node_for(answer.eid)
-        out.print(f"{number}@{result.network}: {answer.tech}/{answer.dest}  weight {answer.weight}"
-                  f"  {'|'.join(answer.flags)}")
-        out.print(f"  answered by {answer.eid} ({node.name if node else 'not a lab node'}), "
-                  f"host {answer.host}, expires in {answer.expires} s")
+        out.print(
+            f"{number}@{result.network}: {answer.tech}/{answer.dest}  weight {answer.weight}"
+            f"  {'|'.join(answer.flags)}"
+        )
+        out.print(
+            f"  answered by {answer.eid} ({node.name if node else 'not a lab node'}), "
+            f"host {answer.host}, expires in {answer.expires} s"
+        )
     out.print(f"lookup took {result.asterisk_ms} ms (DUNDi), {result.wall_ms:.0f} ms (wall)")
 
 
@@ -181,18 +209,24 @@ def call(number: str, from_node: str, network: str | None, name: str | None) -> 
     lab = Lab.attach(resolve_name(name))
     result = lab.call(from_node, number, network)
     if not result.answered:
-        out.print(f"call {from_node} → {number}: [red]not answered[/red] ({result.status}, "
-                  f"hangup cause {result.cause or '?'}"
-                  f"{', dial ' + result.dial_status if result.dial_status else ''})")
+        out.print(
+            f"call {from_node} → {number}: [red]not answered[/red] ({result.status}, "
+            f"hangup cause {result.cause or '?'}"
+            f"{', dial ' + result.dial_status if result.dial_status else ''})"
+        )
         sys.exit(1)
     callee = lab.node_for(result.host or "")
     code_ok = callee is not None and result.callee_code == callee.code
     caller_ok = result.callee_saw_caller == result.caller
     verified = code_ok and caller_ok and result.callee_extension == number[-4:]
-    out.print(f"call {from_node} → {number}: [green]answered[/green] by "
-              f"{callee.name if callee else result.host} in {result.setup_ms:.0f} ms")
-    out.print(f"  digits from the callee: {result.digits}  (extension {result.callee_extension}, "
-              f"caller seen {result.callee_saw_caller}, node code {result.callee_code})")
+    out.print(
+        f"call {from_node} → {number}: [green]answered[/green] by "
+        f"{callee.name if callee else result.host} in {result.setup_ms:.0f} ms"
+    )
+    out.print(
+        f"  digits from the callee: {result.digits}  (extension {result.callee_extension}, "
+        f"caller seen {result.callee_saw_caller}, node code {result.callee_code})"
+    )
     out.print(f"  media verified: {'[green]yes[/green]' if verified else '[red]no[/red]'}")
     sys.exit(0 if verified else 1)
 
@@ -229,10 +263,15 @@ def logs(node: str | None, all_nodes: bool, follow: bool, name: str | None) -> N
 @click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(dir_okay=False))
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Parent folder of the lab folder (default: ./build).")
-def render_command(topology_file: str, name: str | None, subnet: str | None,
-                   out_dir: str | None) -> None:
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Parent folder of the lab folder (default: ./build).",
+)
+def render_command(
+    topology_file: str, name: str | None, subnet: str | None, out_dir: str | None
+) -> None:
     """Write every node's configs and keys, and a compose project; start nothing."""
     topo = topology.load(topology_file, name=name, subnet=subnet)
     paths = LabPaths.of(topo.name, Path(out_dir).absolute() if out_dir else None)
@@ -249,8 +288,10 @@ def validate(topology_file: str) -> None:
         topo = topology.load(topology_file)
     except TopologyError as exc:
         fail(str(exc))
-    out.print(f"{topology_file}: valid ({len(topo.nodes)} nodes, "
-              f"{len(topo.edges)} peer entries, networks {', '.join(topo.networks)})")
+    out.print(
+        f"{topology_file}: valid ({len(topo.nodes)} nodes, "
+        f"{len(topo.edges)} peer entries, networks {', '.join(topo.networks)})"
+    )
 
 
 @main.group()
@@ -259,16 +300,24 @@ def image() -> None:
 
 
 @image.command("build")
-@click.option("--version", "versions", multiple=True, default=["22"], show_default=True,
-              type=click.Choice(sorted(images.recipe()["versions"])))
+@click.option(
+    "--version",
+    "versions",
+    multiple=True,
+    default=["22"],
+    show_default=True,
+    type=click.Choice(sorted(images.recipe()["versions"])),
+)
 @click.option("--force", is_flag=True, help="Rebuild even when the image exists.")
 def image_build(versions: tuple[str, ...], force: bool) -> None:
     """Build the Asterisk image (skipped when one for the same inputs exists)."""
     for version in versions:
         result = images.build(version, force=force, progress=progress_printer())
         verb = "built" if result.built else "up to date:"
-        out.print(f"{verb} {result.ref} (Asterisk {result.asterisk_version}, "
-                  f"{result.size_bytes / 1e6:.0f} MB) in {result.seconds:.1f} s")
+        out.print(
+            f"{verb} {result.ref} (Asterisk {result.asterisk_version}, "
+            f"{result.size_bytes / 1e6:.0f} MB) in {result.seconds:.1f} s"
+        )
 
 
 if __name__ == "__main__":

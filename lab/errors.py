@@ -1,11 +1,11 @@
 """The lab's exception tree; every error a user can see derives from LabError.
 
-    LabError
-    ├── TopologyError        the topology file is invalid (carries every Problem)
-    ├── ImageError           building or finding the Asterisk image failed
-    ├── LabRuntimeError      Docker refused or failed an operation
-    │   └── NodeDied         a node's container exited (carries its log tail)
-    └── ReadinessTimeout     the lab did not become ready within its bound
+LabError
+├── TopologyError        the topology file is invalid (carries every Problem)
+├── ImageError           building or finding the Asterisk image failed
+├── LabRuntimeError      Docker refused or failed an operation
+│   └── NodeDied         a node's container exited (carries its log tail)
+└── ReadinessTimeout     the lab did not become ready within its bound
 """
 
 from __future__ import annotations

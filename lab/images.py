@@ -53,10 +53,16 @@ def recipe() -> dict[str, Any]:
 def _inputs(version: str) -> dict[str, Any]:
     spec = recipe()
     if version not in spec["versions"]:
-        raise ImageError(f"no image recipe for Asterisk {version} "
-                         f"(valid: {', '.join(spec['versions'])})")
-    return {"revision": _RECIPE_REVISION, "mirror": spec["mirror"], "packages": spec["packages"],
-            "exclude": spec["exclude"], "suite": spec["versions"][version]["suite"]}
+        raise ImageError(
+            f"no image recipe for Asterisk {version} (valid: {', '.join(spec['versions'])})"
+        )
+    return {
+        "revision": _RECIPE_REVISION,
+        "mirror": spec["mirror"],
+        "packages": spec["packages"],
+        "exclude": spec["exclude"],
+        "suite": spec["versions"][version]["suite"],
+    }
 
 
 def image_ref(version: str) -> str:
@@ -67,59 +73,82 @@ def image_ref(version: str) -> str:
 
 def _mmdebstrap_command(version: str, out: Path, version_file: Path) -> list[str]:
     inputs = _inputs(version)
-    cmd = ["mmdebstrap", "--variant=apt", "--quiet",
-           "--aptopt=Acquire::Check-Valid-Until \"false\"",
-           "--aptopt=APT::Install-Recommends \"false\""]
+    cmd = [
+        "mmdebstrap",
+        "--variant=apt",
+        "--quiet",
+        '--aptopt=Acquire::Check-Valid-Until "false"',
+        '--aptopt=APT::Install-Recommends "false"',
+    ]
     cmd += [f"--dpkgopt=path-exclude={path}" for path in inputs["exclude"]]
     cmd += [
         # Asterisk's sound packages refuse to configure without their files, so
         # sounds go after installation; the lab plays tones, not prompts.
-        "--customize-hook=rm -rf \"$1\"/usr/share/asterisk/sounds/* \"$1\"/var/cache/apt/* "
-        "\"$1\"/var/lib/apt/lists/*",
-        "--customize-hook=mkdir -p \"$1\"/run/asterisk \"$1\"/var/lib/asterisk/keys",
+        '--customize-hook=rm -rf "$1"/usr/share/asterisk/sounds/* "$1"/var/cache/apt/* '
+        '"$1"/var/lib/apt/lists/*',
+        '--customize-hook=mkdir -p "$1"/run/asterisk "$1"/var/lib/asterisk/keys',
         f"--customize-hook=dpkg-query --admindir=\"$1\"/var/lib/dpkg -W -f='${{Version}}' "
         f"asterisk > {version_file}",
         "--include=" + ",".join(inputs["packages"]),
-        inputs["suite"], str(out), inputs["mirror"],
+        inputs["suite"],
+        str(out),
+        inputs["mirror"],
     ]
     return cmd
 
 
-def build(version: str, *, force: bool = False,
-          progress: Callable[[str], None] = lambda _: None) -> BuildResult:
+def build(
+    version: str, *, force: bool = False, progress: Callable[[str], None] = lambda _: None
+) -> BuildResult:
     """Build the image for `version` unless one for the same inputs exists; smoke-test it."""
     ref = image_ref(version)
     started = time.monotonic()
     existing = runtime.image_labels(ref)
     if existing is not None and not force:
-        return BuildResult(ref, existing.get(VERSION_LABEL, "?"), False,
-                           time.monotonic() - started, runtime.image_size(ref))
+        return BuildResult(
+            ref,
+            existing.get(VERSION_LABEL, "?"),
+            False,
+            time.monotonic() - started,
+            runtime.image_size(ref),
+        )
     if shutil.which("mmdebstrap") is None:
-        raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap, "
-                         "or run `make setup`)")
+        raise ImageError(
+            "mmdebstrap is not installed (apt-get install mmdebstrap, or run `make setup`)"
+        )
     with tempfile.TemporaryDirectory(prefix="dundi-lab-image-") as tmp:
         tarball, version_file = Path(tmp) / "rootfs.tar", Path(tmp) / "asterisk-version"
         progress(f"building a Debian {_inputs(version)['suite']} root filesystem with Asterisk")
-        done = subprocess.run(_mmdebstrap_command(version, tarball, version_file),
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            _mmdebstrap_command(version, tarball, version_file),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
             raise ImageError(f"mmdebstrap failed for Asterisk {version}:\n{tail}")
         asterisk_version = version_file.read_text().strip()
         progress(f"importing the image {ref} (Asterisk {asterisk_version})")
-        runtime.import_image(tarball, ref, labels={
-            VERSION_LABEL: asterisk_version,
-            INPUTS_LABEL: ref.rsplit("-", 1)[-1],
-            "dundi-lab": "image",
-        }, command=["asterisk", "-f"])
+        runtime.import_image(
+            tarball,
+            ref,
+            labels={
+                VERSION_LABEL: asterisk_version,
+                INPUTS_LABEL: ref.rsplit("-", 1)[-1],
+                "dundi-lab": "image",
+            },
+            command=["asterisk", "-f"],
+        )
     progress("smoke check: pbx_dundi, res_crypto and chan_iax2 load")
     try:
         smoke_check(ref)
     except BaseException:
         runtime.remove_image(ref)  # never leave a broken image to be reused
         raise
-    return BuildResult(ref, asterisk_version, True, time.monotonic() - started,
-                       runtime.image_size(ref))
+    return BuildResult(
+        ref, asterisk_version, True, time.monotonic() - started, runtime.image_size(ref)
+    )
 
 
 def smoke_check(ref: str) -> None:
@@ -130,15 +159,19 @@ def smoke_check(ref: str) -> None:
     version = ref.rsplit(":", 1)[-1].split("-")[0]
     with tempfile.TemporaryDirectory(prefix="dundi-lab-smoke-") as tmp:
         source = Path(tmp) / "smoke-check.yaml"
-        source.write_text("networks: [net]\ndefaults: {version: '%s'}\n"
-                          "nodes: {smoke: {serves: {net: [_1XXXXXXXX]}}}\n" % version)
+        source.write_text(
+            f"networks: [net]\ndefaults: {{version: '{version}'}}\n"
+            "nodes: {smoke: {serves: {net: [_1XXXXXXXX]}}}\n"
+        )
         lab = topology.load(source)
         paths = LabPaths.of(lab.name, Path(tmp))
         render.write_lab(lab, paths)
-        output = runtime.run_once(ref, paths.etc("smoke"), paths.keys("smoke"),
-                                  "module show")
-    missing = [m for m in ("pbx_dundi.so", "res_crypto.so", "chan_iax2.so")
-               if not _module_running(output, m)]
+        output = runtime.run_once(ref, paths.etc("smoke"), paths.keys("smoke"), "module show")
+    missing = [
+        m
+        for m in ("pbx_dundi.so", "res_crypto.so", "chan_iax2.so")
+        if not _module_running(output, m)
+    ]
     if missing:
         raise ImageError(f"image {ref} does not run {', '.join(missing)}:\n{output}")
 

@@ -39,9 +39,9 @@ def write_private(path: Path, pem: bytes) -> None:
     """Write a private key readable by its owner only, from the first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through os.open
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
-    os.chmod(path, 0o600)
 
 
 def ensure_keys(lab: Topology, paths: LabPaths) -> None:
@@ -54,11 +54,11 @@ def ensure_keys(lab: Topology, paths: LabPaths) -> None:
             write_private(private_path, private)
             own_public.write_bytes(public)
     for node in lab.nodes:
-        wanted = {node.name} | {p.peer for p in node.peers}
+        wanted = {node.name} | {p.key for p in node.peers}
         folder = paths.keys(node.name)
         for stale in folder.glob("*.pub"):
             if stale.stem not in wanted:
                 stale.unlink()
-        for peer in node.peers:
-            source = paths.public_key(peer.peer, peer.peer)
-            paths.public_key(node.name, peer.peer).write_bytes(source.read_bytes())
+        for key in wanted - {node.name}:
+            source = paths.public_key(key, key)
+            paths.public_key(node.name, key).write_bytes(source.read_bytes())

@@ -10,6 +10,7 @@ created; `down` removes by label and can be run any number of times.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import time
@@ -70,38 +71,86 @@ class Lab:
     # ---- lifecycle -------------------------------------------------------
 
     @classmethod
-    def start(cls, source: Topology | str | Path, *, name: str | None = None,
-              subnet: str | None = None, root: Path | None = None,
-              ready_timeout: float = 90, progress: Progress = _quiet) -> Lab:
+    def start(
+        cls,
+        source: Topology | str | Path,
+        *,
+        name: str | None = None,
+        subnet: str | None = None,
+        root: Path | None = None,
+        ready_timeout: float = 90,
+        progress: Progress = _quiet,
+    ) -> Lab:
         """Validate, render, start and wait until ready; on any failure remove it all."""
-        topo = source if isinstance(source, Topology) else topology.load(
-            source, name=name, subnet=subnet)
+        topo = (
+            source
+            if isinstance(source, Topology)
+            else topology.load(source, name=name, subnet=subnet)
+        )
         paths = LabPaths.of(topo.name, root)
         if runtime.lab_objects(topo.name)["containers"]:
-            raise LabRuntimeError(f"a lab named '{topo.name}' is already up; "
-                                  f"take it down first (lab down --name {topo.name})")
+            raise LabRuntimeError(
+                f"a lab named '{topo.name}' is already up; "
+                f"take it down first (lab down --name {topo.name})"
+            )
         for version in sorted({n.version for n in topo.nodes}):
             result = images.build(version, progress=progress)
             if result.built:
                 progress(f"built {result.ref} in {result.seconds:.0f} s")
         lab = cls(topo, paths)
         try:
+            topo, network = cls._claim_subnet(topo)
+            lab = cls(topo, paths)
+            progress(f"network {network} ({topo.subnet})")
             progress(f"rendering configs and keys into {paths.root}")
             render.write_lab(topo, paths)
-            paths.root.joinpath("state.json").write_text(json.dumps(
-                {"name": topo.name, "subnet": topo.subnet, "source": topo.source}))
-            network = runtime.create_network(topo.name, topo.subnet)
-            progress(f"network {network} ({topo.subnet})")
-            runtime.start_containers([
-                runtime.ContainerSpec(lab=topo.name, node=n.name, image=images.image_ref(n.version),
-                                      network=network, ip=n.ip, etc=paths.etc(n.name),
-                                      keys=paths.keys(n.name))
-                for n in topo.nodes], progress)
+            paths.state_file.write_text(
+                json.dumps({"name": topo.name, "subnet": topo.subnet, "source": topo.source})
+            )
+            runtime.start_containers(
+                [
+                    runtime.ContainerSpec(
+                        lab=topo.name,
+                        node=n.name,
+                        image=images.image_ref(n.version),
+                        network=network,
+                        ip=n.ip,
+                        etc=paths.etc(n.name),
+                        keys=paths.keys(n.name),
+                    )
+                    for n in topo.nodes
+                ],
+                progress,
+            )
             lab.wait_ready(ready_timeout, progress)
         except BaseException:
             lab.down()
             raise
         return lab
+
+    @staticmethod
+    def _claim_subnet(topo: Topology) -> tuple[Topology, str]:
+        """Create the lab network; a subnet the file did not fix moves to a free /24."""
+        if topo.subnet_fixed:
+            return topo, runtime.create_network(topo.name, topo.subnet)
+        first = ipaddress.IPv4Network(topo.subnet)
+        for step in range(256):
+            octet = (first.network_address.packed[2] + step) % 256
+            candidate = f"10.77.{octet}.0/24"
+            if step and any(
+                ipaddress.IPv4Network(candidate).overlaps(ipaddress.IPv4Network(u))
+                for u in runtime.used_subnets()
+            ):
+                continue
+            try:
+                moved = topo if step == 0 else topo.with_subnet(candidate)
+                return moved, runtime.create_network(moved.name, moved.subnet)
+            except runtime.SubnetTaken:
+                continue  # another lab took it meanwhile: try the next one
+        raise LabRuntimeError(
+            "no free /24 in 10.77.0.0/16 for the lab network; "
+            "set `subnet:` in the topology or pass --subnet"
+        )
 
     @classmethod
     @contextmanager
@@ -117,11 +166,12 @@ class Lab:
     def attach(cls, name: str, root: Path | None = None) -> Lab:
         """The lab `name` that `lab up` started earlier."""
         paths = LabPaths.of(name, root)
-        state_file = paths.root / "state.json"
-        if not state_file.exists():
-            raise LabError(f"no lab named '{name}' here ({state_file} is missing); "
-                           "start one with `lab up`")
-        state = json.loads(state_file.read_text())
+        if not paths.state_file.exists():
+            raise LabError(
+                f"no lab named '{name}' here ({paths.state_file} is missing); "
+                "start one with `lab up`"
+            )
+        state = json.loads(paths.state_file.read_text())
         topo = topology.load(paths.topology_file, name=name, subnet=state["subnet"])
         return cls(topo, paths)
 
@@ -135,18 +185,24 @@ class Lab:
         deadline = started + timeout
         with ThreadPoolExecutor(max_workers=min(16, len(self.topology.nodes))) as pool:
             list(pool.map(lambda n: self._wait_booted(n.name, deadline), self.topology.nodes))
-            progress(f"all {len(self.topology.nodes)} nodes booted "
-                     f"({time.monotonic() - started:.1f} s)")
+            progress(
+                f"all {len(self.topology.nodes)} nodes booted ({time.monotonic() - started:.1f} s)"
+            )
             while True:
                 states = list(pool.map(self.links, [n.name for n in self.topology.nodes]))
-                waiting = [f"{s.node}→{s.peer} {s.status}" for links in states for s in links
-                           if s.mutual and not s.ok and not s.status.startswith("Unmonitored")]
+                waiting = [
+                    f"{s.node}→{s.peer} {s.status}"
+                    for links in states
+                    for s in links
+                    if s.mutual and not s.ok and not s.status.startswith("Unmonitored")
+                ]
                 if not waiting:
                     break
                 if time.monotonic() > deadline:
                     raise ReadinessTimeout(
                         f"lab '{self.name}': peer links not OK after {timeout:.0f} s: "
-                        + ", ".join(waiting))
+                        + ", ".join(waiting)
+                    )
                 time.sleep(0.25)
         elapsed = time.monotonic() - started
         progress(f"every peer link OK ({elapsed:.1f} s)")
@@ -158,9 +214,63 @@ class Lab:
             if code == 0:
                 return
             if time.monotonic() > deadline:
-                raise ReadinessTimeout(f"node {node} did not boot: "
-                                       f"{runtime.tail_log(self.name, node)}")
+                raise ReadinessTimeout(
+                    f"node {node} did not boot: {runtime.tail_log(self.name, node)}"
+                )
             time.sleep(0.1)
+
+    # ---- faults ----------------------------------------------------------
+
+    def stop_node(self, node: str) -> None:
+        """Stop a node's container (its address stays reserved)."""
+        self._known(node)
+        runtime.stop(self.name, node)
+
+    def start_node(self, node: str, timeout: float = 60) -> None:
+        """Start a stopped node and wait until Asterisk is fully booted."""
+        self._known(node)
+        runtime.start(self.name, node)
+        self._wait_booted(node, time.monotonic() + timeout)
+
+    def restart_node(self, node: str, timeout: float = 60) -> None:
+        self.stop_node(node)
+        self.start_node(node, timeout)
+
+    def partition(self, first: str, second: str) -> None:
+        """Cut all traffic between two nodes (both directions); both stay up."""
+        self._route_between(first, second, "add")
+
+    def heal(self, first: str, second: str) -> None:
+        """Undo `partition`."""
+        self._route_between(first, second, "del")
+
+    def _route_between(self, first: str, second: str, verb: str) -> None:
+        for here, there in ((first, second), (second, first)):
+            self._known(here)
+            peer_ip = self.topology.node(there).ip
+            code, output = runtime.exec_in(
+                self.name, here, ["ip", "route", verb, "blackhole", f"{peer_ip}/32"]
+            )
+            if code != 0 and not (verb == "del" and "No such process" in output):
+                raise LabRuntimeError(f"cannot {verb} the cut {here}→{there}: {output.strip()}")
+
+    def impair(self, first: str, second: str, *, delay_ms: int = 0, loss_pct: float = 0) -> None:
+        """Delay and/or drop packets between two nodes (netem); LabRuntimeError if the
+        kernel has no netem."""
+        for here, there in ((first, second), (second, first)):
+            peer_ip = self.topology.node(there).ip
+            script = (
+                "tc qdisc show dev eth0 | grep -q 'qdisc prio 1:' || "
+                "tc qdisc add dev eth0 root handle 1: prio bands 4 priomap "
+                "1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 && "
+                f"tc qdisc replace dev eth0 parent 1:4 handle 40: netem delay {delay_ms}ms "
+                f"loss {loss_pct}% && "
+                f"tc filter add dev eth0 protocol ip parent 1:0 prio 4 u32 "
+                f"match ip dst {peer_ip}/32 flowid 1:4"
+            )
+            code, output = runtime.exec_in(self.name, here, ["sh", "-c", script])
+            if code != 0:
+                raise LabRuntimeError(f"cannot impair {here}→{there}: {output.strip()}")
 
     # ---- probes ----------------------------------------------------------
 
@@ -181,28 +291,38 @@ class Lab:
             other = self.topology.node(peer.peer)
             state = seen.get(other.eid)
             mutual = any(p.peer == node for p in other.peers)
-            result.append(LinkState(node=node, peer=peer.peer,
-                                    status=state.status if state else "ABSENT",
-                                    latency_ms=state.latency_ms if state else None,
-                                    mutual=mutual))
+            result.append(
+                LinkState(
+                    node=node,
+                    peer=peer.peer,
+                    status=state.status if state else "ABSENT",
+                    latency_ms=state.latency_ms if state else None,
+                    mutual=mutual,
+                )
+            )
         return result
 
-    def lookup(self, number: str, network: str | None = None, *, from_node: str,
-               bypass: bool = False) -> probes.LookupResult:
+    def lookup(
+        self, number: str, network: str | None = None, *, from_node: str, bypass: bool = False
+    ) -> probes.LookupResult:
         """`dundi lookup` from a node; answers carry the answering entity ID."""
         network = network or self.topology.networks[0]
         started = time.monotonic()
         output = self.cli(from_node, probes.show_lookup(number, network, bypass=bypass))
         return probes.parse_lookup(number, network, output, (time.monotonic() - started) * 1000)
 
-    def call(self, from_node: str, number: str, network: str | None = None, *,
-             timeout: float = 20) -> probes.CallResult:
+    def call(
+        self, from_node: str, number: str, network: str | None = None, *, timeout: float = 20
+    ) -> probes.CallResult:
         """Place a real IAX2 call through the DUNDi switch and read what the callee sent back."""
         self._known(from_node)
         network = network or self.topology.networks[0]
         call_id = str(secrets.randbelow(10**8)).zfill(8)
-        code, output = runtime.exec_in(self.name, from_node, [
-            "sh", "-c", probes.call_script(call_id, number, network, timeout)])
+        code, output = runtime.exec_in(
+            self.name,
+            from_node,
+            ["sh", "-c", probes.call_script(call_id, number, network, timeout)],
+        )
         if code != 0:
             raise LabRuntimeError(f"the call from {from_node} could not be placed: {output}")
         caller = render.caller_number(self.topology, self.topology.node(from_node))
@@ -214,9 +334,10 @@ class Lab:
 
     def status(self) -> list[NodeState]:
         """Every node's container state, Asterisk version and peer links."""
+
         def one(node: Node) -> NodeState:
             state = runtime.state(self.name, node.name)
-            version, links = "", ()
+            version, links = "", tuple[LinkState, ...]()
             if state == "running":
                 try:
                     version = self.cli(node.name, "core show version").split()[1]

@@ -2,6 +2,7 @@
 
     <root>/<lab>/compose.yaml                 standalone compose project
     <root>/<lab>/topology.yaml                the topology it was made from
+    <root>/<lab>/state.json                   name and subnet of the running lab
     <root>/<lab>/nodes/<node>/etc/asterisk/   that node's configuration
     <root>/<lab>/nodes/<node>/keys/           its private key, its peers' public keys
     <root>/<lab>/artifacts/                   logs and snapshots saved on failure
@@ -44,6 +45,11 @@ class LabPaths:
     @property
     def topology_file(self) -> Path:
         return self.root / "topology.yaml"
+
+    @property
+    def state_file(self) -> Path:
+        """What `lab up` recorded for later commands: name, subnet, source."""
+        return self.root / "state.json"
 
     @property
     def artifacts(self) -> Path:

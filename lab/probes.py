@@ -8,17 +8,26 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Answer", "CallResult", "LookupResult", "PeerState", "call_script", "parse_call",
-    "parse_lookup", "parse_peers", "show_lookup",
+    "Answer",
+    "CallResult",
+    "LookupResult",
+    "PeerState",
+    "call_script",
+    "parse_call",
+    "parse_lookup",
+    "parse_peers",
+    "show_lookup",
 ]
 
 _ANSWER = re.compile(
-    r"^\s*\d+\.\s+(?P<weight>\d+)\s+(?P<tech>[A-Za-z0-9]+)/(?P<dest>\S+)\s+\((?P<flags>[A-Z|]*)\)")
+    r"^\s*\d+\.\s+(?P<weight>\d+)\s+(?P<tech>[A-Za-z0-9]+)/(?P<dest>\S+)\s+\((?P<flags>[A-Z|]*)\)"
+)
 _FROM = re.compile(r"^\s*from (?P<eid>[0-9a-f:]{17}), expires in (?P<expires>-?\d+) s")
 _TOOK = re.compile(r"DUNDi lookup completed in (?P<ms>\d+) ms")
 _PEER = re.compile(
     r"^(?P<eid>[0-9a-f]{2}(?::[0-9a-f]{2}){5})\s+(?P<host>\S+)\s+\((?P<dyn>[SD])\)\s+"
-    r"(?P<port>\d+)\s+(?P<model>\S+)\s+(?P<avg>Unavail|\d+ ms)\s+(?P<status>.+?)\s*$")
+    r"(?P<port>\d+)\s+(?P<model>\S+)\s+(?P<avg>Unavail|\d+ ms)\s+(?P<status>.+?)\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -129,14 +138,27 @@ def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> Look
         if match := _ANSWER.match(line):
             pending = match.groupdict()
         elif (match := _FROM.match(line)) and pending is not None:
-            answers.append(Answer(weight=int(pending["weight"]), tech=pending["tech"],
-                                  dest=pending["dest"], flags=tuple(pending["flags"].split("|")),
-                                  eid=match["eid"], expires=int(match["expires"])))
+            answers.append(
+                Answer(
+                    weight=int(pending["weight"]),
+                    tech=pending["tech"],
+                    dest=pending["dest"],
+                    flags=tuple(pending["flags"].split("|")),
+                    eid=match["eid"],
+                    expires=int(match["expires"]),
+                )
+            )
             pending = None
         elif match := _TOOK.search(line):
             took = int(match["ms"])
-    return LookupResult(number=number, network=network, answers=tuple(answers),
-                        asterisk_ms=took, wall_ms=wall_ms, raw=output)
+    return LookupResult(
+        number=number,
+        network=network,
+        answers=tuple(answers),
+        asterisk_ms=took,
+        wall_ms=wall_ms,
+        raw=output,
+    )
 
 
 def parse_peers(output: str) -> dict[str, PeerState]:
@@ -147,14 +169,20 @@ def parse_peers(output: str) -> dict[str, PeerState]:
             status = match["status"]
             latency = re.search(r"\((\d+) ms\)", status)
             peers[match["eid"]] = PeerState(
-                eid=match["eid"], host=match["host"], model=match["model"], status=status,
-                latency_ms=int(latency.group(1)) if latency else None)
+                eid=match["eid"],
+                host=match["host"],
+                model=match["model"],
+                status=status,
+                latency_ms=int(latency.group(1)) if latency else None,
+            )
     return peers
 
 
 def call_script(call_id: str, number: str, network: str, timeout: float) -> str:
     """Shell run inside the caller: originate, then wait for the call's record."""
-    originate = f"channel originate Local/{call_id}*{number}@lab-call-{network} extension s@lab-checker"
+    originate = (
+        f"channel originate Local/{call_id}*{number}@lab-call-{network} extension s@lab-checker"
+    )
     rounds = int(timeout / 0.05)
     return (
         f"asterisk -rx '{originate}' >/dev/null; i=0; "
@@ -177,8 +205,14 @@ def parse_call(number: str, caller: str, output: str) -> CallResult:
         setup = (float(fields["answer"]) - float(fields["start"])) * 1000
     status = fields.get("status", "NO_RECORD")
     return CallResult(
-        number=number, caller=caller, answered="answer" in fields,
+        number=number,
+        caller=caller,
+        answered="answer" in fields,
         status=status if "end" in fields or status != "FOUND" else "TIMEOUT",
-        cause=fields.get("cause", ""), dial_status=fields.get("dialstatus", ""),
-        dialed=fields.get("dialed", ""), digits=fields.get("digits", ""), setup_ms=setup,
-        fields=fields)
+        cause=fields.get("cause", ""),
+        dial_status=fields.get("dialstatus", ""),
+        dialed=fields.get("dialed", ""),
+        digits=fields.get("digits", ""),
+        setup_ms=setup,
+        fields=fields,
+    )

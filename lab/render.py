@@ -14,19 +14,39 @@ import jinja2
 
 from . import images, keys
 from .paths import LabPaths
-from .topology import Topology, Node
+from .topology import Node, Topology
 
 __all__ = ["MODULES", "NODE_FILES", "render_lab", "render_node", "write_lab"]
 
-NODE_FILES = ("asterisk.conf", "modules.conf", "logger.conf", "dundi.conf", "iax.conf",
-              "extensions.conf")
+NODE_FILES = (
+    "asterisk.conf",
+    "modules.conf",
+    "logger.conf",
+    "dundi.conf",
+    "iax.conf",
+    "extensions.conf",
+)
 
 # Every module a node loads (modules.conf has autoload = no).
 MODULES = (
-    "res_crypto.so", "pbx_dundi.so", "chan_iax2.so", "pbx_config.so",
-    "app_dial.so", "app_read.so", "app_senddtmf.so", "app_playtones.so", "app_stack.so",
-    "func_db.so", "func_strings.so", "func_cut.so", "func_callerid.so", "func_channel.so",
-    "func_dialplan.so", "res_clioriginate.so", "codec_ulaw.so", "bridge_simple.so",
+    "res_crypto.so",
+    "pbx_dundi.so",
+    "chan_iax2.so",
+    "pbx_config.so",
+    "app_dial.so",
+    "app_read.so",
+    "app_senddtmf.so",
+    "app_playtones.so",
+    "app_stack.so",
+    "func_db.so",
+    "func_strings.so",
+    "func_cut.so",
+    "func_callerid.so",
+    "func_channel.so",
+    "func_dialplan.so",
+    "res_clioriginate.so",
+    "codec_ulaw.so",
+    "bridge_simple.so",
     "res_timing_timerfd.so",
 )
 
@@ -67,16 +87,26 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
     networks = []
     for net in lab.networks:
         served = [s for s in node.serves if s.network == net]
-        networks.append(_Network(
-            name=net,
-            context=f"dundi-{net}-local",
-            weight=served[0].weight if served else 0,
-            patterns=tuple(p for s in served for p in s.patterns),
-        ))
+        networks.append(
+            _Network(
+                name=net,
+                context=f"dundi-{net}-local",
+                weight=served[0].weight if served else 0,
+                patterns=tuple(p for s in served for p in s.patterns),
+            )
+        )
     peers = [
-        {"name": p.peer, "eid": lab.node(p.peer).eid, "ip": lab.node(p.peer).ip,
-         "model": p.model, "include": p.include, "permit": p.permit,
-         "qualify": p.qualify, "order": p.order}
+        {
+            "name": p.peer,
+            "key": p.key,
+            "eid": lab.node(p.peer).eid,
+            "ip": lab.node(p.peer).ip,
+            "model": p.model,
+            "include": p.include,
+            "permit": p.permit,
+            "qualify": p.qualify,
+            "order": p.order,
+        }
         for p in node.peers
     ]
     incoming = sorted({p for net in networks for p in net.patterns})
@@ -86,8 +116,9 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
         "node": node,
         "networks": networks,
         # Transit nodes need a mapping line too, or they refuse to forward.
-        "mappings": [{"network": n.name, "context": n.context, "weight": n.weight}
-                     for n in networks],
+        "mappings": [
+            {"network": n.name, "context": n.context, "weight": n.weight} for n in networks
+        ],
         "peers": peers,
         "modules": MODULES,
         "outgoing_sip_tech": node.version != "16",
@@ -100,13 +131,19 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
 
 def render_compose(lab: Topology, paths: LabPaths) -> str:
     nodes = [
-        {"name": n.name, "ip": n.ip, "image": images.image_ref(n.version),
-         "container": f"dundi-lab-{lab.name}-{n.name}",
-         "etc": paths.relative(paths.etc(n.name)), "keys": paths.relative(paths.keys(n.name))}
+        {
+            "name": n.name,
+            "ip": n.ip,
+            "image": images.image_ref(n.version),
+            "container": f"dundi-lab-{lab.name}-{n.name}",
+            "etc": paths.relative(paths.etc(n.name)),
+            "keys": paths.relative(paths.keys(n.name)),
+        }
         for n in lab.nodes
     ]
     return _ENV.get_template("compose.yaml.j2").render(
-        banner=banner(lab), lab=lab, nodes=nodes, project=f"dundi-lab-{lab.name}")
+        banner=banner(lab), lab=lab, nodes=nodes, project=f"dundi-lab-{lab.name}"
+    )
 
 
 def render_lab(lab: Topology, paths: LabPaths) -> dict[Path, str]:

@@ -7,13 +7,14 @@ get progress through callbacks. Every object created carries the label
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -22,12 +23,25 @@ from docker.types import IPAMConfig, IPAMPool
 from .errors import LabRuntimeError, NodeDied
 
 __all__ = [
-    "ContainerSpec", "LABEL", "create_network", "exec_in", "image_labels", "image_size",
-    "import_image", "lab_objects", "logs", "remove_lab", "run_once", "start_containers",
-    "state", "stop", "start",
+    "LABEL",
+    "ContainerSpec",
+    "create_network",
+    "exec_in",
+    "image_labels",
+    "image_size",
+    "import_image",
+    "lab_objects",
+    "logs",
+    "remove_lab",
+    "run_once",
+    "start",
+    "start_containers",
+    "state",
+    "stop",
 ]
 
 LABEL = "dundi-lab"
+Filters = dict[str, str | list[str] | bool]
 NODE_LABEL = "dundi-lab.node"
 
 
@@ -66,25 +80,20 @@ def _client() -> docker.DockerClient:
     return client
 
 
-def _docker(what: str) -> Any:
+@contextlib.contextmanager
+def _docker(what: str) -> Iterator[None]:
     """Translate Docker's exceptions into LabRuntimeError for the block it guards."""
-    return _Translate(what)
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        raise LabRuntimeError(f"{what}: {exc.explanation or exc}") from None
+    except docker.errors.DockerException as exc:
+        raise LabRuntimeError(f"{what}: {exc}") from None
 
 
-class _Translate:
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, docker.errors.APIError):
-            reason = exc.explanation or str(exc)
-            raise LabRuntimeError(f"{self.what}: {reason}") from None
-        if isinstance(exc, docker.errors.DockerException):
-            raise LabRuntimeError(f"{self.what}: {exc}") from None
-        return False
+def _text(output: object) -> str:
+    """Docker's output bytes as text (no output: empty)."""
+    return output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
 
 
 def image_labels(ref: str) -> dict[str, str] | None:
@@ -103,8 +112,7 @@ def image_size(ref: str) -> int:
         return int(_client().images.get(ref).attrs["Size"])
 
 
-def import_image(tarball: Path, ref: str, *, labels: dict[str, str],
-                 command: list[str]) -> None:
+def import_image(tarball: Path, ref: str, *, labels: dict[str, str], command: list[str]) -> None:
     """Turn a root filesystem tarball into image `ref`."""
     import json
 
@@ -112,8 +120,9 @@ def import_image(tarball: Path, ref: str, *, labels: dict[str, str],
     changes = [f"CMD {json.dumps(command)}"]
     changes += [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
     with _docker(f"cannot import image {ref}"):
-        _client().api.import_image_from_file(str(tarball), repository=repository, tag=tag,
-                                             changes=changes)
+        _client().api.import_image_from_file(
+            str(tarball), repository=repository, tag=tag, changes=changes
+        )
 
 
 def remove_image(ref: str) -> None:
@@ -125,45 +134,74 @@ def remove_image(ref: str) -> None:
         raise LabRuntimeError(f"cannot remove image {ref}: {exc.explanation}") from None
 
 
+class SubnetTaken(LabRuntimeError):
+    """Another Docker network already uses (part of) the subnet."""
+
+
+def used_subnets() -> list[str]:
+    """Every IPv4 subnet a Docker network holds now."""
+    found = []
+    with _docker("cannot list networks"):
+        for network in _client().networks.list():
+            for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                if pool.get("Subnet"):
+                    found.append(str(pool["Subnet"]))
+    return found
+
+
 def create_network(lab: str, subnet: str) -> str:
     """An internal bridge network for the lab (no route out of the lab)."""
     name = network_name(lab)
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
-    with _docker(f"cannot create network {name} with subnet {subnet}"):
-        _client().networks.create(name, driver="bridge", ipam=ipam, internal=True,
-                                  labels={LABEL: lab})
+    try:
+        _client().networks.create(
+            name, driver="bridge", ipam=ipam, internal=True, labels={LABEL: lab}
+        )
+    except docker.errors.APIError as exc:
+        reason = exc.explanation or str(exc)
+        kind = SubnetTaken if "overlap" in str(reason).lower() else LabRuntimeError
+        raise kind(f"cannot create network {name} with subnet {subnet}: {reason}") from None
     return name
 
 
 def _create(spec: ContainerSpec) -> None:
     api = _client().api
     host_config = api.create_host_config(
-        binds={str(spec.etc): {"bind": "/etc/asterisk", "mode": "ro"},
-               str(spec.keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"}},
+        binds={
+            str(spec.etc): {"bind": "/etc/asterisk", "mode": "ro"},
+            str(spec.keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"},
+        },
         init=True,
         cap_add=["NET_ADMIN"],
     )
     networking = api.create_networking_config(
-        {spec.network: api.create_endpoint_config(ipv4_address=spec.ip)})
+        {spec.network: api.create_endpoint_config(ipv4_address=spec.ip)}  # type: ignore[arg-type]
+    )  # (the stubs say one EndpointConfig; Docker takes a mapping network → config)
     with _docker(f"cannot create node {spec.node}"):
         created = api.create_container(
-            spec.image, name=spec.name, hostname=spec.node, host_config=host_config,
-            networking_config=networking, labels={LABEL: spec.lab, NODE_LABEL: spec.node})
+            spec.image,
+            name=spec.name,
+            hostname=spec.node,
+            host_config=host_config,
+            networking_config=networking,
+            labels={LABEL: spec.lab, NODE_LABEL: spec.node},
+        )
         api.start(created["Id"])
 
 
-def start_containers(specs: list[ContainerSpec],
-                     progress: Callable[[str], None] = lambda _: None) -> None:
+def start_containers(
+    specs: list[ContainerSpec], progress: Callable[[str], None] = lambda _: None
+) -> None:
     """Create and start every node's container in parallel."""
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(specs)))) as pool:
-        for spec, _ in zip(specs, pool.map(_create, specs)):
+        for spec, _ in zip(specs, pool.map(_create, specs), strict=True):
             progress(f"started {spec.node} ({spec.ip})")
 
 
 def remove_lab(lab: str) -> tuple[int, int]:
     """Remove every container, network and volume labelled with `lab`; idempotent."""
     client = _client()
-    selector = {"label": f"{LABEL}={lab}"}
+    selector: Filters = {"label": f"{LABEL}={lab}"}
     with _docker(f"cannot remove lab {lab}"):
         containers = client.containers.list(all=True, filters=selector)
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -177,20 +215,18 @@ def remove_lab(lab: str) -> tuple[int, int]:
 
 
 def _remove_container(container: Any) -> None:
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         container.remove(force=True, v=True)
-    except docker.errors.NotFound:
-        pass
 
 
 def lab_objects(lab: str | None = None) -> dict[str, list[str]]:
     """Names of containers and networks carrying the lab label (any lab if None)."""
     client = _client()
-    selector = {"label": f"{LABEL}={lab}" if lab else LABEL}
+    selector: Filters = {"label": f"{LABEL}={lab}" if lab else LABEL}
     with _docker("cannot list lab objects"):
         return {
-            "containers": [c.name for c in client.containers.list(all=True, filters=selector)],
-            "networks": [n.name for n in client.networks.list(filters=selector)],
+            "containers": [str(c.name) for c in client.containers.list(all=True, filters=selector)],
+            "networks": [str(n.name) for n in client.networks.list(filters=selector)],
         }
 
 
@@ -223,19 +259,20 @@ def exec_in(lab: str, node: str, argv: list[str]) -> tuple[int, str]:
         if container.status != "running":
             raise NodeDied(node, tail_log(lab, node))
         result = container.exec_run(argv, demux=False)
-    return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
+    return int(result.exit_code or 0), _text(result.output)
 
 
 def tail_log(lab: str, node: str, lines: int = 30) -> str:
     try:
         container = _client().containers.get(container_name(lab, node))
-        return bytes(container.logs(tail=lines)).decode("utf-8", "replace")
+        return _text(container.logs(tail=lines))
     except docker.errors.DockerException:
         return "(no log: the container is gone)"
 
 
-def logs(lab: str, node: str, *, follow: bool = False,
-         tail: int | str = "all") -> Iterator[str]:
+def logs(
+    lab: str, node: str, *, follow: bool = False, tail: int | Literal["all"] = "all"
+) -> Iterator[str]:
     """A node's container log, line by line (follows until the node stops)."""
     with _docker(f"cannot read the log of node {node}"):
         container = _client().containers.get(container_name(lab, node))
@@ -262,20 +299,26 @@ def start(lab: str, node: str) -> None:
 
 def container_stats(lab: str, node: str) -> dict[str, Any]:
     with _docker(f"cannot read stats of node {node}"):
-        stats: dict[str, Any] = _client().containers.get(container_name(lab, node)).stats(
-            stream=False)
+        stats = _client().containers.get(container_name(lab, node)).stats(stream=False)
+        assert isinstance(stats, dict)
         return stats
 
 
-def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *,
-             boot_timeout: float = 60) -> str:
+def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *, boot_timeout: float = 60) -> str:
     """Boot `ref` with the given config folders, run one CLI command, remove it."""
     client = _client()
     with _docker(f"cannot run image {ref}"):
         container = client.containers.run(
-            ref, detach=True, init=True, network_mode="none", labels={LABEL: "smoke-check"},
-            volumes={str(etc): {"bind": "/etc/asterisk", "mode": "ro"},
-                     str(keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"}})
+            ref,
+            detach=True,
+            init=True,
+            network_mode="none",
+            labels={LABEL: "smoke-check"},
+            volumes={
+                str(etc): {"bind": "/etc/asterisk", "mode": "ro"},
+                str(keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"},
+            },
+        )
     try:
         deadline = time.monotonic() + boot_timeout
         while True:
@@ -290,6 +333,6 @@ def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *,
                 raise LabRuntimeError(f"image {ref} did not boot within {boot_timeout:.0f} s")
             time.sleep(0.1)
         result = container.exec_run(["asterisk", "-rx", cli_command])
-        return bytes(result.output or b"").decode("utf-8", "replace")
+        return _text(result.output)
     finally:
         container.remove(force=True)

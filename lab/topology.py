@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +19,21 @@ from .errors import Problem, TopologyError
 
 __all__ = ["Node", "Peer", "Service", "Topology", "load", "parse"]
 
+# keys a scenario file adds to a topology; the scenario layer validates them
+SCENARIO_KEYS = ("steps",)
 MODELS = ("symmetric", "outbound", "inbound")
 ORDERS = ("primary", "secondary", "tertiary", "quartiary")
 VERSIONS = ("22", "16")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _EID = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
-_PATTERN = re.compile(r"^(_(\[[0-9-]+\]|[0-9XZN])*[0-9XZN\]][.!]?|[0-9]+)$")
+_PATTERN = re.compile(r"^(_(\[[0-9-]+\]|[0-9XZN])+[.!]?|[0-9]+)$")
 _OPTION_BOUNDS = {"ttl": (1, 119), "cachetime": (1, 86400)}
 
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version")
 _NODE_KEYS = ("serves", "peers", "ip", "eid", "description", *_DEFAULT_KEYS)
-_PEER_KEYS = ("node", "model", "include", "permit", "qualify", "order", "mirror")
+_PEER_KEYS = ("node", "model", "include", "permit", "qualify", "order", "mirror", "inkey")
 _SERVE_KEYS = ("patterns", "weight")
 
 
@@ -54,6 +56,12 @@ class Peer:
     permit: tuple[str, ...]
     qualify: bool
     order: str
+    inkey: str = ""
+
+    @property
+    def key(self) -> str:
+        """Whose public key this side checks the peer's messages with (normally the peer's)."""
+        return self.inkey or self.peer
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,19 @@ class Topology:
     number_length: int
     networks: tuple[str, ...]
     nodes: tuple[Node, ...]
+    subnet_fixed: bool = False
+    _source: Located | None = field(default=None, repr=False, compare=False)
+    _extra_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def with_subnet(self, subnet: str) -> Topology:
+        """The same lab on another subnet, addresses renumbered to match."""
+        if self._source is None:
+            raise TopologyError(
+                [Problem(self.source, None, "subnet", "this topology cannot be renumbered")]
+            )
+        return from_located(
+            self._source, name=self.name, subnet=subnet, extra_keys=self._extra_keys
+        )
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -107,22 +128,43 @@ class Topology:
         return tuple((n.name, p.peer) for n in self.nodes for p in n.peers)
 
 
-def load(path: str | Path, *, name: str | None = None, subnet: str | None = None) -> Topology:
+def load(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    subnet: str | None = None,
+    extra_keys: tuple[str, ...] = SCENARIO_KEYS,
+) -> Topology:
     """Read and validate a topology file; raise TopologyError listing every problem."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise TopologyError([Problem(str(file), None, "", f"cannot read: {exc.strerror}")]) from None
-    return parse(text, str(file), name=name, subnet=subnet)
+        problem = Problem(str(file), None, "", f"cannot read: {exc.strerror}")
+        raise TopologyError([problem]) from None
+    return from_located(
+        load_located(text, str(file)), name=name, subnet=subnet, extra_keys=extra_keys
+    )
 
 
 def parse(text: str, file: str, *, name: str | None = None, subnet: str | None = None) -> Topology:
     """Validate topology text; `name`/`subnet` override the file's values."""
-    located = load_located(text, file)
+    return from_located(load_located(text, file), name=name, subnet=subnet)
+
+
+def from_located(
+    located: Located,
+    *,
+    name: str | None = None,
+    subnet: str | None = None,
+    extra_keys: tuple[str, ...] = SCENARIO_KEYS,
+    problems: list[Problem] | None = None,
+) -> Topology:
+    """Validate parsed data; `extra_keys` are top-level keys another layer owns (scenario
+    steps), and `problems` found there are reported together with the topology's."""
     if located.problems and located.data is None:
         raise TopologyError(located.problems)
-    return _Validator(located, name, subnet).lab()
+    return _Validator(located, name, subnet, extra_keys, problems or []).lab()
 
 
 def default_subnet(lab_name: str) -> str:
@@ -146,9 +188,17 @@ def pattern_lengths(pattern: str) -> tuple[int, int | None]:
 class _Validator:
     """Walks the located data once, collecting problems, then builds the model."""
 
-    def __init__(self, located: Located, name: str | None, subnet: str | None) -> None:
+    def __init__(
+        self,
+        located: Located,
+        name: str | None,
+        subnet: str | None,
+        extra_keys: tuple[str, ...] = (),
+        problems: list[Problem] | None = None,
+    ) -> None:
         self.src = located
-        self.problems: list[Problem] = list(located.problems)
+        self.extra_keys = extra_keys
+        self.problems: list[Problem] = list(located.problems) + list(problems or [])
         self.name_override = name
         self.subnet_override = subnet
 
@@ -194,42 +244,77 @@ class _Validator:
         return [str(v) for v in value]
 
     def lab(self) -> Topology:
-        top = self.mapping(self.src.data, "", _LAB_KEYS)
+        top = self.mapping(self.src.data, "", _LAB_KEYS + self.extra_keys)
+        if not isinstance(self.src.data, dict):
+            raise TopologyError(self.problems)  # nothing below would make sense
         name = self.name_override or top.get("name")
         if name is None:
             name = Path(self.src.file).stem
         if not isinstance(name, str) or not _LAB_NAME.match(name):
-            self.fail("name", f"lab name {name!r} must be lowercase letters, digits and '-', "
-                              "at most 40 characters")
+            self.fail(
+                "name",
+                f"lab name {name!r} must be lowercase letters, digits and '-', "
+                "at most 40 characters",
+            )
             name = "invalid"
         number_length = self.integer(top.get("number_length", 9), "number_length", 1, 20) or 9
         networks = self.networks(top.get("networks"))
-        defaults = self.options(self.mapping(top.get("defaults"), "defaults", _DEFAULT_KEYS),
-                                "defaults", _BUILTIN_DEFAULTS)
+        defaults = self.options(
+            self.mapping(top.get("defaults"), "defaults", _DEFAULT_KEYS),
+            "defaults",
+            _BUILTIN_DEFAULTS,
+        )
         subnet = self.subnet(self.subnet_override or top.get("subnet") or default_subnet(name))
         raw_nodes = top.get("nodes")
         if not isinstance(raw_nodes, dict) or not raw_nodes:
             self.fail("nodes", "a lab needs a mapping of at least one node")
             raw_nodes = {}
-        hosts = list(subnet.hosts()) if subnet else []
+        if subnet is not None and subnet.num_addresses - 12 < len(raw_nodes):
+            self.fail(
+                "subnet",
+                f"{subnet} is too small for {len(raw_nodes)} nodes "
+                f"(nodes start at the 10th address; use a larger subnet)",
+            )
+            subnet = None
         names = [str(n) for n in raw_nodes]
         for node_name in names:
             if not _NAME.match(node_name):
-                self.fail(join("nodes", node_name), f"node name '{node_name}' must start with a "
-                          "lowercase letter and use only a-z, 0-9 and '-' (30 characters at most)")
+                self.fail(
+                    join("nodes", node_name),
+                    f"node name '{node_name}' must start with a "
+                    "lowercase letter and use only a-z, 0-9 and '-' (30 characters at most)",
+                )
         explicit = self.explicit_peers(raw_nodes, names, networks)
         nodes = [
-            self.node(name_, index, raw_nodes[name_], defaults, networks, names, hosts,
-                      number_length, explicit)
+            self.node(
+                name_,
+                index,
+                raw_nodes[name_],
+                defaults,
+                networks,
+                names,
+                subnet,
+                number_length,
+                explicit,
+            )
             for index, name_ in enumerate(names)
         ]
         self.unique(nodes, "ip", "address")
         self.unique(nodes, "eid", "entity ID")
         if self.problems:
-            raise TopologyError(self.problems)
-        return Topology(name=name, description=str(top.get("description", "")), source=self.src.file,
-                   subnet=str(subnet), number_length=number_length, networks=tuple(networks),
-                   nodes=tuple(n for n in nodes if n is not None))
+            raise TopologyError(sorted(self.problems, key=lambda p: p.line or 0))
+        return Topology(
+            name=name,
+            description=str(top.get("description", "")),
+            source=self.src.file,
+            subnet=str(subnet),
+            number_length=number_length,
+            networks=tuple(networks),
+            nodes=tuple(n for n in nodes if n is not None),
+            subnet_fixed=bool(self.subnet_override or top.get("subnet")),
+            _source=self.src,
+            _extra_keys=self.extra_keys,
+        )
 
     def networks(self, value: Any) -> list[str]:
         if value is None:
@@ -238,8 +323,10 @@ class _Validator:
         names = self.string_list(value, "networks")
         for i, net in enumerate(names):
             if not re.match(r"^[a-z][a-z0-9_-]{0,39}$", net):
-                self.fail(join("networks", i), f"network name '{net}' must be lowercase "
-                          "letters, digits, '_' or '-'")
+                self.fail(
+                    join("networks", i),
+                    f"network name '{net}' must be lowercase letters, digits, '_' or '-'",
+                )
         return names
 
     def subnet(self, value: Any) -> ipaddress.IPv4Network | None:
@@ -265,8 +352,9 @@ class _Validator:
                 result[key] = self.choice(value, where, VERSIONS)
         return result
 
-    def explicit_peers(self, raw_nodes: dict[Any, Any], names: list[str],
-                       networks: list[str]) -> dict[tuple[str, str], tuple[Peer, bool, str]]:
+    def explicit_peers(
+        self, raw_nodes: dict[Any, Any], names: list[str], networks: list[str]
+    ) -> dict[tuple[str, str], tuple[Peer, bool, str]]:
         """Every peer entry as written: (node, peer) → (side, mirror it?, path)."""
         found: dict[tuple[str, str], tuple[Peer, bool, str]] = {}
         for name in names:
@@ -287,8 +375,9 @@ class _Validator:
                 found[(name, peer.peer)] = (peer, mirror, join(base, i))
         return found
 
-    def peer(self, entry: Any, path: str, owner: str, names: list[str],
-             networks: list[str]) -> tuple[Peer, bool] | None:
+    def peer(
+        self, entry: Any, path: str, owner: str, names: list[str], networks: list[str]
+    ) -> tuple[Peer, bool] | None:
         raw = {"node": entry} if isinstance(entry, str) else self.mapping(entry, path, _PEER_KEYS)
         target = raw.get("node")
         if target is None:
@@ -296,20 +385,25 @@ class _Validator:
             return None
         target = str(target)
         if target not in names:
-            self.fail(path if isinstance(entry, str) else join(path, "node"),
-                      f"unknown node '{target}' (known: {', '.join(names)})")
+            self.fail(
+                path if isinstance(entry, str) else join(path, "node"),
+                f"unknown node '{target}' (known: {', '.join(names)})",
+            )
             return None
         if target == owner:
             self.fail(path, f"node '{owner}' cannot peer with itself")
             return None
-        model = self.choice(raw.get("model", "symmetric"), join(path, "model"), MODELS) or "symmetric"
+        model = self.choice(raw.get("model", "symmetric"), join(path, "model"), MODELS)
+        model = model or "symmetric"
         lists = {}
         for key in ("include", "permit"):
             lists[key] = self.string_list(raw.get(key, networks), join(path, key))
             for i, net in enumerate(lists[key]):
                 if net not in networks:
-                    self.fail(join(join(path, key), i),
-                              f"unknown network '{net}' (known: {', '.join(networks)})")
+                    self.fail(
+                        join(join(path, key), i),
+                        f"unknown network '{net}' (known: {', '.join(networks)})",
+                    )
         if model == "inbound":
             lists["include"] = []
         if model == "outbound":
@@ -317,48 +411,89 @@ class _Validator:
         qualify = self.boolean(raw.get("qualify", True), join(path, "qualify"))
         order = self.choice(raw.get("order", "primary"), join(path, "order"), ORDERS)
         mirror = self.boolean(raw.get("mirror", True), join(path, "mirror"))
-        return Peer(peer=target, model=model, include=tuple(lists["include"]),
-                    permit=tuple(lists["permit"]), qualify=bool(qualify),
-                    order=order or "primary"), bool(mirror)
+        inkey = str(raw.get("inkey", ""))
+        if inkey and inkey not in names:
+            self.fail(
+                join(path, "inkey"),
+                f"unknown node '{inkey}' (known: {', '.join(names)}): "
+                "inkey names the node whose public key to expect",
+            )
+            inkey = ""
+        return Peer(
+            peer=target,
+            model=model,
+            include=tuple(lists["include"]),
+            permit=tuple(lists["permit"]),
+            qualify=bool(qualify),
+            order=order or "primary",
+            inkey=inkey if inkey != target else "",
+        ), bool(mirror)
 
-    def node(self, name: str, index: int, raw_value: Any, defaults: dict[str, Any],
-             networks: list[str], names: list[str], hosts: list[Any], number_length: int,
-             explicit: dict[tuple[str, str], tuple[Peer, bool, str]]) -> Node | None:
+    def node(
+        self,
+        name: str,
+        index: int,
+        raw_value: Any,
+        defaults: dict[str, Any],
+        networks: list[str],
+        names: list[str],
+        subnet: ipaddress.IPv4Network | None,
+        number_length: int,
+        explicit: dict[tuple[str, str], tuple[Peer, bool, str]],
+    ) -> Node | None:
         path = join("nodes", name)
         raw = self.mapping(raw_value, path, _NODE_KEYS)
         opts = self.options({k: v for k, v in raw.items() if k in _DEFAULT_KEYS}, path, defaults)
-        ip = self.address(raw.get("ip"), join(path, "ip"), index, hosts)
-        eid = str(raw.get("eid", f"02:00:00:00:00:{index + 1:02x}")).lower()
-        if not _EID.match(eid):
+        ip = self.address(raw.get("ip"), join(path, "ip"), index, subnet)
+        eid = str(raw.get("eid", f"02:00:00:00:00:{index + 1:02x}"))
+        if not _EID.match(eid.lower()):
             self.fail(join(path, "eid"), f"'{eid}' is not an entity ID like 02:00:00:00:00:0a")
+        eid = eid.lower()
         serves = self.serves(raw.get("serves"), join(path, "serves"), networks, number_length)
         peers = []
-        for (owner, target), (peer, _mirror, _where) in explicit.items():
+        for (owner, _target), (peer, _mirror, _where) in explicit.items():
             if owner == name:
                 peers.append(peer)
         for (owner, target), (peer, mirror, _where) in explicit.items():
             if target == name and mirror and (name, owner) not in explicit:
                 peers.append(_mirrored(peer, owner))
-        return Node(name=name, index=index, ip=ip, eid=eid, version=opts["version"] or "22",
-                    ttl=opts["ttl"] or 0, cachetime=opts["cachetime"] or 0,
-                    autokill=bool(opts["autokill"]), serves=tuple(serves),
-                    peers=tuple(sorted(peers, key=lambda p: names.index(p.peer))))
+        return Node(
+            name=name,
+            index=index,
+            ip=ip,
+            eid=eid,
+            version=opts["version"] or "22",
+            ttl=opts["ttl"] or 0,
+            cachetime=opts["cachetime"] or 0,
+            autokill=bool(opts["autokill"]),
+            serves=tuple(serves),
+            peers=tuple(sorted(peers, key=lambda p: names.index(p.peer))),
+        )
 
-    def address(self, value: Any, path: str, index: int, hosts: list[Any]) -> str:
+    def address(
+        self, value: Any, path: str, index: int, subnet: ipaddress.IPv4Network | None
+    ) -> str:
+        """The node's address; "" when it cannot be known (the subnet is invalid)."""
+        if subnet is None:
+            return ""
         if value is None:
-            return str(hosts[index + 9]) if len(hosts) > index + 9 else "0.0.0.0"
+            return str(subnet.network_address + 10 + index)
         try:
             ip = ipaddress.IPv4Address(str(value))
         except ValueError:
             self.fail(path, f"'{value}' is not an IPv4 address")
-            return "0.0.0.0"
-        if hosts and ip not in hosts or (hosts and ip == hosts[0]):
-            self.fail(path, f"'{ip}' is not a usable address of the lab's subnet "
-                      f"(valid: {hosts[1]} to {hosts[-1]})")
+            return ""
+        first, last = subnet.network_address + 2, subnet.broadcast_address - 1
+        if not first <= ip <= last:
+            self.fail(
+                path,
+                f"'{ip}' is not a usable address of the lab's subnet (valid: {first} to {last})",
+            )
         return str(ip)
 
-    def serves(self, value: Any, path: str, networks: list[str],
-               number_length: int) -> list[Service]:
+    def serves(
+        self, value: Any, path: str, networks: list[str], number_length: int
+    ) -> list[Service]:
         if value is None:
             return []
         if not isinstance(value, dict):
@@ -384,14 +519,20 @@ class _Validator:
 
     def pattern(self, pattern: str, path: str, number_length: int) -> None:
         if not _PATTERN.match(pattern):
-            self.fail(path, f"'{pattern}' is not a dialplan pattern (valid: digits, or '_' "
-                      "followed by digits, X, Z, N, [1-5] and an optional final '.' or '!')")
+            self.fail(
+                path,
+                f"'{pattern}' is not a dialplan pattern (valid: digits, or '_' "
+                "followed by digits, X, Z, N, [1-5] and an optional final '.' or '!')",
+            )
             return
         low, high = pattern_lengths(pattern)
         if not low <= number_length <= (high if high is not None else number_length):
             size = f"{low}-digit" if low == high else f"{low}+-digit"
-            self.fail(path, f"'{pattern}' matches {size} numbers, but this lab's numbers have "
-                      f"{number_length} digits (number_length)")
+            self.fail(
+                path,
+                f"'{pattern}' matches {size} numbers, but this lab's numbers have "
+                f"{number_length} digits (number_length)",
+            )
 
     def unique(self, nodes: list[Node | None], attr: str, label: str) -> None:
         seen: dict[str, str] = {}
@@ -399,9 +540,13 @@ class _Validator:
             if node is None:
                 continue
             value = getattr(node, attr)
+            if not value:
+                continue
             if value in seen:
-                self.fail(join(join("nodes", node.name), attr),
-                          f"{label} {value} is already used by node '{seen[value]}'")
+                self.fail(
+                    join(join("nodes", node.name), attr),
+                    f"{label} {value} is already used by node '{seen[value]}'",
+                )
             seen[value] = node.name
 
 
@@ -411,10 +556,14 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {"ttl": 32, "cachetime": 5, "autokill": True
 def _mirrored(peer: Peer, owner: str) -> Peer:
     """The other side of an edge written on one side only."""
     model = {"outbound": "inbound", "inbound": "outbound"}.get(peer.model, "symmetric")
-    return Peer(peer=owner, model=model,
-                include=peer.permit if model != "inbound" else (),
-                permit=peer.include if model != "outbound" else (),
-                qualify=peer.qualify, order="primary")
+    return Peer(
+        peer=owner,
+        model=model,
+        include=peer.permit if model != "inbound" else (),
+        permit=peer.include if model != "outbound" else (),
+        qualify=peer.qualify,
+        order="primary",
+    )
 
 
 def _kind(value: Any) -> str:

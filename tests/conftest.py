@@ -21,7 +21,7 @@ def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def running_lab(request: pytest.FixtureRequest, lab_root: Path) -> Callable[..., object]:
-    """`with running_lab("scenarios/x.yaml", "prefix") as lab:` tears down, saves artifacts on failure."""
+    """`with running_lab(topology, prefix) as lab:` always tears down; artifacts on failure."""
     from lab.lifecycle import Lab
 
     @contextmanager
