@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -14,8 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import images, render, runtime, topology
+from . import images, render, runtime, scenario, topology
 from .errors import LabError, TopologyError
+from .generate import ring_with_chords
 from .lifecycle import Lab, NodeState
 from .paths import LabPaths
 
@@ -291,6 +294,82 @@ def validate(topology_file: str) -> None:
     out.print(
         f"{topology_file}: valid ({len(topo.nodes)} nodes, "
         f"{len(topo.edges)} peer entries, networks {', '.join(topo.networks)})"
+    )
+
+
+@main.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--artifacts",
+    default="artifacts",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where failed runs leave logs and configs.",
+)
+def test_command(files: tuple[str, ...], artifacts: str) -> None:
+    """Run scenario FILES: each in its own lab, a PASS/FAIL line per step."""
+    loaded = []
+    problems = []
+    for file in files:  # validate every file before starting any lab
+        try:
+            loaded.append(scenario.load(file))
+        except TopologyError as exc:
+            problems.append(str(exc))
+    if problems:
+        fail("\n".join(problems))
+    failed = 0
+    for item in loaded:
+        lab_name = f"{item.name[:30]}-{uuid.uuid4().hex[:4]}"
+        out.print(
+            f"[bold]scenario {item.name}[/bold] ({item.file}): "
+            f"{len(item.topology.nodes)} nodes, {len(item.steps)} steps, lab {lab_name}"
+        )
+        with tempfile.TemporaryDirectory(prefix="dundi-lab-test-") as root:
+            outcome = scenario.execute(
+                item,
+                lab_name=lab_name,
+                root=Path(root),
+                artifacts=Path(artifacts).absolute(),
+                report=lambda r: [
+                    out.print(f"  {line}", markup=False) for line in scenario.format_result(r)
+                ],
+                progress=progress_printer(),
+            )
+        for step in item.steps[len(outcome.results) :]:
+            out.print(f"  ----  not run  {step.describe()}", markup=False)
+        if outcome.artifacts:
+            out.print(f"  artifacts: {outcome.artifacts}")
+        verdict = "[green]PASS[/green]" if outcome.passed else "[red]FAIL[/red]"
+        out.print(
+            f"{verdict} {item.name}: {len(outcome.results)}/{len(item.steps)} steps "
+            f"in {outcome.seconds:.1f} s"
+        )
+        failed += not outcome.passed
+    if len(loaded) > 1:
+        out.print(f"{len(loaded) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def generate() -> None:
+    """Generated topologies (printed as YAML)."""
+
+
+@generate.command("ring")
+@click.option("--nodes", "count", type=click.IntRange(2, 250), required=True)
+@click.option("--chord-every", default=6, show_default=True, help="A chord from every Nth node.")
+@click.option("--chord-span", type=int, help="How far a chord reaches (default: nodes/2 - 1).")
+@click.option("--steps", is_flag=True, help="Add steps: every node calls its farthest node.")
+@click.option("--name", "-n", help="Lab name (default: ring-N).")
+def generate_ring(
+    count: int, chord_every: int, chord_span: int | None, steps: bool, name: str | None
+) -> None:
+    """A ring of NODES nodes with chords."""
+    click.echo(
+        ring_with_chords(
+            count, chord_every=chord_every, chord_span=chord_span, steps=steps, lab_name=name
+        ),
+        nl=False,
     )
 
 

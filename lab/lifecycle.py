@@ -28,6 +28,8 @@ from .topology import Node, Topology
 __all__ = ["Lab", "LinkState", "NodeState"]
 
 Progress = Callable[[str], None]
+# a node that booted this much before the last one may have probed a peer that was down
+EARLY_BOOT_S = 3.0
 
 
 def _quiet(_: str) -> None:
@@ -183,36 +185,58 @@ class Lab:
         """Wait until every node is fully booted and every mutual trust edge is OK."""
         started = time.monotonic()
         deadline = started + timeout
-        with ThreadPoolExecutor(max_workers=min(16, len(self.topology.nodes))) as pool:
-            list(pool.map(lambda n: self._wait_booted(n.name, deadline), self.topology.nodes))
-            progress(
-                f"all {len(self.topology.nodes)} nodes booted ({time.monotonic() - started:.1f} s)"
+        names = [n.name for n in self.topology.nodes]
+        with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            booted = dict(
+                zip(names, pool.map(lambda n: self._wait_booted(n, deadline), names), strict=True)
             )
-            while True:
-                states = list(pool.map(self.links, [n.name for n in self.topology.nodes]))
-                waiting = [
-                    f"{s.node}→{s.peer} {s.status}"
-                    for links in states
-                    for s in links
-                    if s.mutual and not s.ok and not s.status.startswith("Unmonitored")
-                ]
-                if not waiting:
-                    break
-                if time.monotonic() > deadline:
+            progress(f"all {len(names)} nodes booted ({time.monotonic() - started:.1f} s)")
+            self._requalify_early(booted, pool, progress)
+            pending = names
+            while pending:
+                views = dict(zip(pending, pool.map(self.links, pending), strict=True))
+                waiting = {
+                    node: [
+                        f"{node}→{s.peer} {s.status}"
+                        for s in links
+                        if s.mutual and not s.ok and not s.status.startswith("Unmonitored")
+                    ]
+                    for node, links in views.items()
+                }
+                pending = [node for node, bad in waiting.items() if bad]
+                if pending and time.monotonic() > deadline:
                     raise ReadinessTimeout(
                         f"lab '{self.name}': peer links not OK after {timeout:.0f} s: "
-                        + ", ".join(waiting)
+                        + ", ".join(x for node in pending for x in waiting[node])
                     )
-                time.sleep(0.25)
+                if pending:
+                    time.sleep(0.5)
         elapsed = time.monotonic() - started
         progress(f"every peer link OK ({elapsed:.1f} s)")
         return elapsed
 
-    def _wait_booted(self, node: str, deadline: float) -> None:
+    def _requalify_early(
+        self, booted: dict[str, float], pool: ThreadPoolExecutor, progress: Progress
+    ) -> None:
+        """Reload DUNDi on nodes that booted well before the last one.
+
+        A node probes its peers 5 s after DUNDi loads. If a peer was not up yet, the
+        next probe comes only 60 s later (pbx_dundi schedules it before the first
+        one fails), so that link would stay down for a minute. A reload schedules a
+        fresh probe 5 s on, when every peer is listening.
+        """
+        last = max(booted.values())
+        early = [node for node, at in booted.items() if last - at > EARLY_BOOT_S]
+        if early:
+            progress(f"re-probing peers of {len(early)} nodes that booted early")
+            list(pool.map(lambda n: self.cli(n, "module reload pbx_dundi.so"), early))
+
+    def _wait_booted(self, node: str, deadline: float) -> float:
+        """Poll until Asterisk on `node` is fully booted; when that was seen."""
         while True:
             code, _ = runtime.exec_in(self.name, node, ["asterisk", "-rx", "core waitfullybooted"])
             if code == 0:
-                return
+                return time.monotonic()
             if time.monotonic() > deadline:
                 raise ReadinessTimeout(
                     f"node {node} did not boot: {runtime.tail_log(self.name, node)}"

@@ -527,5 +527,65 @@ def _check_cli(step: Step, lab: Lab) -> tuple[bool, str, str, str]:
                 f"output does not match /{e.not_match}/",
             )
         )
-    first = " | ".join(line.strip() for line in output.strip().splitlines()[:3])
-    return _verdict(checks, first[:200])
+    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+    shown = next((ln for ln in lines if e.match and re.search(e.match, ln)), None)
+    seen = shown or " | ".join(lines[:2])
+    return _verdict(checks, seen[:160])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scenario run: its lab, each step's result, and where artifacts went on failure."""
+
+    scenario: Scenario
+    lab: str
+    results: tuple[StepResult, ...]
+    seconds: float
+    artifacts: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return len(self.results) == len(self.scenario.steps) and all(r.ok for r in self.results)
+
+
+def execute(
+    scenario: Scenario,
+    *,
+    lab_name: str,
+    root: Path | None = None,
+    artifacts: Path | None = None,
+    report: Report = lambda _: None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Outcome:
+    """Start the scenario's lab, run its steps, save artifacts on failure, always tear down."""
+    started = time.monotonic()
+    topo = scenario.topology.renamed(lab_name)
+    lab = Lab.start(topo, root=root, progress=progress)
+    saved = None
+    try:
+        results = run(scenario, lab, report)
+        outcome_ok = len(results) == len(scenario.steps) and all(r.ok for r in results)
+        if not outcome_ok:
+            saved = lab.save_artifacts(artifacts / lab_name if artifacts else None)
+    except BaseException:
+        saved = lab.save_artifacts(artifacts / lab_name if artifacts else None)
+        raise
+    finally:
+        lab.down()
+    return Outcome(scenario, lab_name, tuple(results), time.monotonic() - started, saved)
+
+
+def format_result(result: StepResult) -> list[str]:
+    """Lines for one step: verdict, time, what it did and saw; on failure what was expected."""
+    verdict = "SKIP" if result.skipped else ("PASS" if result.ok else "FAIL")
+    lines = [
+        f"{verdict}  {result.seconds:6.2f}s  {result.step.describe()}"
+        + (f"  → {result.seen}" if result.seen and result.ok else "")
+    ]
+    if result.skipped:
+        lines.append(f"      skipped: {result.skipped}")
+    if not result.ok:
+        where = f" (line {result.step.line})" if result.step.line else ""
+        lines.append(f"      expected: {result.expected or 'success'}{where}")
+        lines.append(f"      seen:     {result.seen}")
+    return lines

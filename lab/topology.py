@@ -100,6 +100,19 @@ class Topology:
     _source: Located | None = field(default=None, repr=False, compare=False)
     _extra_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
+    def renamed(self, name: str) -> Topology:
+        """The same lab under another name (and the subnet that name derives, unless fixed)."""
+        if self._source is None:
+            raise TopologyError(
+                [Problem(self.source, None, "name", "this topology cannot be renamed")]
+            )
+        return from_located(
+            self._source,
+            name=name,
+            subnet=self.subnet if self.subnet_fixed else None,
+            extra_keys=self._extra_keys,
+        )
+
     def with_subnet(self, subnet: str) -> Topology:
         """The same lab on another subnet, addresses renumbered to match."""
         if self._source is None:

@@ -1,0 +1,60 @@
+"""The scenario checks bite: break the behaviour a scenario names and it fails."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lab import scenario
+from lab.lifecycle import Lab
+from tests.support import ROOT, unique
+
+pytestmark = pytest.mark.docker
+
+SEED = ROOT / "scenarios/seed-chain.yaml"
+
+
+def broken_seed(tmp_path: Path, old: str, new: str) -> scenario.Scenario:
+    """The seed-chain scenario with one line of its topology changed."""
+    text = SEED.read_text()
+    assert old in text
+    path = tmp_path / "seed-chain.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return scenario.load(path)
+
+
+def first_failure(outcome: scenario.Outcome) -> scenario.StepResult:
+    assert not outcome.passed
+    return next(r for r in outcome.results if not r.ok)
+
+
+def test_the_seed_chain_fails_without_the_trust_edge_c_to_d(tmp_path: Path) -> None:
+    broken = broken_seed(tmp_path, "    peers: [d]\n", "")
+    outcome = scenario.execute(broken, lab_name=unique("bite-edge"), root=tmp_path)
+    failed = first_failure(outcome)
+    assert failed.step.kind == "lookup"
+    assert failed.seen.startswith("not found")
+
+
+def test_the_seed_chain_fails_when_c_expects_the_wrong_key_for_d(tmp_path: Path) -> None:
+    broken = broken_seed(tmp_path, "    peers: [d]\n", "    peers: [{node: d, inkey: b}]\n")
+    outcome = scenario.execute(broken, lab_name=unique("bite-key"), root=tmp_path)
+    failed = first_failure(outcome)
+    assert failed.step.kind == "lookup"
+    assert failed.seen.startswith("not found")
+
+
+def test_the_seed_chain_fails_when_transit_node_b_loses_its_mapping(tmp_path: Path) -> None:
+    loaded = scenario.load(SEED)
+    with Lab.up(loaded.topology.renamed(unique("bite-mapping")), root=tmp_path) as lab:
+        conf = lab.paths.etc("b") / "dundi.conf"
+        text = conf.read_text()
+        assert re.search(r"^network1 => ", text, re.MULTILINE)
+        conf.write_text(re.sub(r"^network1 => .*\n", "", text, flags=re.MULTILINE))
+        lab.cli("b", "module reload pbx_dundi.so")
+        results = scenario.run(loaded, lab)
+    assert not results[-1].ok
+    assert results[-1].step.kind == "lookup"
+    assert results[-1].seen.startswith("not found")
