@@ -330,9 +330,7 @@ def test_command(files: tuple[str, ...], artifacts: str) -> None:
                 lab_name=lab_name,
                 root=Path(root),
                 artifacts=Path(artifacts).absolute(),
-                report=lambda r: [
-                    out.print(f"  {line}", markup=False) for line in scenario.format_result(r)
-                ],
+                report=print_step,
                 progress=progress_printer(),
             )
         for step in item.steps[len(outcome.results) :]:
@@ -348,6 +346,11 @@ def test_command(files: tuple[str, ...], artifacts: str) -> None:
     if len(loaded) > 1:
         out.print(f"{len(loaded) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def print_step(result: scenario.StepResult) -> None:
+    for line in scenario.format_result(result):
+        out.print(f"  {line}", markup=False)
 
 
 @main.group()
