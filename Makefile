@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 image: setup ## Build the Asterisk image (skipped when up to date)
-	$(LAB) image build
+	$(LAB) image build --version 22 --version 16
 
 up: setup ## Bring up the lab of TOPOLOGY (default: the seed chain) and show its status
 	$(LAB) up $(TOPOLOGY)

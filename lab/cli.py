@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import images, render, runtime, scenario, topology
+from . import bundle, images, render, runtime, scenario, topology
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
 from .lifecycle import Lab, NodeState
@@ -91,12 +91,32 @@ def main(debug: bool) -> None:
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
-def up(topology_file: str, name: str | None, subnet: str | None, timeout: float) -> None:
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Recreate the lab of a `lab bundle` archive (fresh keys).",
+)
+def up(
+    topology_file: str,
+    name: str | None,
+    subnet: str | None,
+    timeout: float,
+    bundle_file: str | None,
+) -> None:
     """Validate TOPOLOGY_FILE, start its nodes and wait until every peer link is OK."""
     started = time.monotonic()
-    lab = Lab.start(
-        topology_file, name=name, subnet=subnet, ready_timeout=timeout, progress=progress_printer()
-    )
+    with tempfile.TemporaryDirectory(prefix="dundi-lab-bundle-") as unpacked:
+        if bundle_file:
+            topology_file = str(bundle.unpack(Path(bundle_file), Path(unpacked)))
+            err.print(f"recreating the lab of {bundle_file} from {Path(topology_file).name}")
+        lab = Lab.start(
+            topology_file,
+            name=name,
+            subnet=subnet,
+            ready_timeout=timeout,
+            progress=progress_printer(),
+        )
     err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
     print_status(lab.name, lab.status())
 

@@ -1,0 +1,53 @@
+"""A repro bundle carries no private key or secret, and recreates a lab that passes again."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lab import bundle, scenario
+from lab.cli import main
+from lab.lifecycle import Lab
+from tests.support import ROOT, unique
+
+pytestmark = pytest.mark.docker
+
+
+def test_bundle_then_up_from_bundle_reproduces_a_passing_lab(tmp_path: Path) -> None:
+    original = Lab.start(ROOT / "scenarios/seed-chain.yaml", name=unique("bundle"), root=tmp_path)
+    try:
+        assert original.call("a", "555000123").answered
+        secret = original.cli("d", "database get dundi secret").split("Value:")[-1].strip()
+        assert len(secret) > 8
+        archive = bundle.write(original, tmp_path / "repro.tar.gz")
+    finally:
+        original.down()
+
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        contents = {
+            n: tar.extractfile(n).read().decode() for n in names if tar.getmember(n).isfile()
+        }  # type: ignore[union-attr]
+    assert "topology/seed-chain.yaml" in names
+    assert {f"nodes/{n}/dundi-show-peers.txt" for n in "abcd"} <= set(names)
+    assert "nodes/d/dundi-show-cache.txt" in names and "nodes/a/iax2-show-peers.txt" in names
+    assert "nodes/a/keys/a.pub" in names and "nodes/a/keys/b.pub" in names
+    assert not [n for n in names if n.endswith(".key")]
+    assert not [n for n, text in contents.items() if "PRIVATE KEY" in text]
+    assert not [n for n, text in contents.items() if secret.split(";")[-1] in text]
+    assert any("IAX2/dundi:<secret>@" in text for text in contents.values())
+
+    again = unique("rebundled")
+    result = CliRunner().invoke(main, ["up", "--bundle", str(archive), "--name", again])
+    assert result.exit_code == 0, result.output
+    lab = Lab.attach(again)
+    try:
+        replayed = scenario.load(lab.paths.topology_file, name=again)
+        results = scenario.run(replayed, lab)
+        assert all(r.ok for r in results), [r.seen for r in results if not r.ok]
+        assert len(results) == len(replayed.steps)
+    finally:
+        lab.down()
