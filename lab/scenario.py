@@ -34,7 +34,7 @@ _MODIFIERS = {
     "lookup": ("from", "bypass", "expect"),
     "call": ("from", "network", "expect"),
     "link": ("expect",),
-    "cli": ("on", "expect"),
+    "cli": ("node", "expect"),
     "stop": (),
     "start": (),
     "restart": (),
@@ -230,7 +230,7 @@ class _StepParser:
             step = replace(step, nodes=pair)
         elif kind == "cli":
             step = replace(
-                step, command=str(value), nodes=(self.node(entry.get("on"), join(path, "on")),)
+                step, command=str(value), nodes=(self.node(entry.get("node"), join(path, "node")),)
             )
         elif kind in ("stop", "start", "restart"):
             step = replace(step, nodes=(self.node(value, where),))
