@@ -44,6 +44,10 @@ def write(lab: Lab, out: Path) -> Path:
     """Write `lab`'s bundle to `out` (a .tar.gz)."""
     source = Path(lab.topology.source)
     files: dict[str, bytes] = {f"topology/{source.name}": source.read_bytes()}
+    for node in lab.topology.nodes:  # a member's own files, where the topology expects them
+        if node.imported is not None:
+            for conf in sorted(Path(node.imported.dir).glob("*.conf")):
+                files[f"topology/{node.imported.written}/{conf.name}"] = conf.read_bytes()
     for node in lab.topology.nodes:
         base = f"nodes/{node.name}"
         for conf in sorted(lab.paths.etc(node.name).glob("*.conf")):

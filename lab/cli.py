@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import bundle, images, render, runtime, scenario, topology
+from . import bundle, images, importer, render, runtime, scenario, topology
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
 from .lifecycle import Lab, NodeState
@@ -301,6 +301,37 @@ def render_command(
     render.write_lab(topo, paths)
     out.print(f"rendered {len(topo.nodes)} nodes into {paths.root}")
     out.print(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
+
+
+@main.command("import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--node", "node_name", default="member", show_default=True, help="Name of the node entry."
+)
+def import_command(folder: str, node_name: str) -> None:
+    """Turn a folder of a member's dundi.conf, iax.conf, extensions.conf into a node entry."""
+    try:
+        member = importer.read_member(Path(folder))
+    except OSError as exc:
+        fail(f"{folder}: {exc}")
+    click.echo("# node entry for the topology's nodes: (dir is relative to the topology file)")
+    click.echo(f"  {node_name}:")
+    click.echo("    import:")
+    click.echo(f"      dir: {folder}")
+    if member.peers:
+        click.echo("      peers:   # map each peer of the member's dundi.conf to a lab node")
+        for peer in member.peers:
+            click.echo(f'        "{peer.eid}": NODE   # dundi.conf:{peer.line}, model {peer.model}')
+    click.echo(f"# entity ID: {member.entityid or '(unset: the lab assigns one)'}")
+    for net, ctx, weight in member.mappings:
+        patterns = dict(member.serves).get(net, ())
+        click.echo(
+            f"# network {net}: mapping context {ctx} (weight {weight}), serves "
+            f"{', '.join(patterns) or 'nothing (the context has no extensions)'}"
+        )
+    for net, ctx in member.lookup:
+        outgoing = dict(member.outgoing).get(net, "(none found)")
+        click.echo(f"# network {net}: lookups in [{ctx}], outgoing calls from [{outgoing}]")
 
 
 @main.command()

@@ -106,6 +106,13 @@ class Lab:
             progress(f"network {network} ({topo.subnet})")
             progress(f"rendering configs and keys into {paths.root}")
             render.write_lab(topo, paths)
+            for node in topo.nodes:
+                if node.imported is not None:
+                    changed = paths.import_report(node.name).read_text().count("\n    + ")
+                    progress(
+                        f"{node.name}: imported {node.imported.written}, {changed} lines "
+                        f"changed for the lab (see {paths.import_report(node.name)})"
+                    )
             paths.state_file.write_text(
                 json.dumps({"name": topo.name, "subnet": topo.subnet, "source": topo.source})
             )

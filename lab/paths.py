@@ -64,6 +64,10 @@ class LabPaths:
     def keys(self, node: str) -> Path:
         return self.node(node) / "keys"
 
+    def import_report(self, node: str) -> Path:
+        """What dundi-lab changed in an imported node's files."""
+        return self.node(node) / "import-changes.txt"
+
     def private_key(self, node: str) -> Path:
         return self.keys(node) / f"{node}.key"
 

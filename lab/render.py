@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from . import images, keys
+from . import images, importer, keys
 from .paths import LabPaths
 from .topology import Node, Topology
 
@@ -66,6 +66,8 @@ class _Network:
     context: str
     weight: int
     patterns: tuple[str, ...]
+    outgoing: str  # where the test caller sends a number (the node's outgoing context)
+    lookup: str  # the context with `switch => DUNDi/<name>`
 
 
 def banner(lab: Topology) -> str:
@@ -84,6 +86,64 @@ def caller_number(lab: Topology, node: Node) -> str:
 
 def render_node(lab: Topology, node: Node) -> dict[str, str]:
     """File name → text for one node's /etc/asterisk."""
+    if node.imported is not None:
+        return render_imported(lab, node)[0]
+    return _render_generated(lab, node)
+
+
+def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[importer.Change]]:
+    """A member's files as they run in the lab, plus every change made to them."""
+    assert node.imported is not None
+    member = importer.read_member(Path(node.imported.dir))
+    target = importer.Target(
+        node=node.name,
+        ip=node.ip,
+        eid=node.eid,
+        peers=tuple(
+            (eid, name, lab.node(name).eid, lab.node(name).ip) for eid, name in node.imported.peers
+        ),
+    )
+    files, changes = importer.rewrite(member, target)
+    generated = _render_generated(lab, node)
+    for name in ("asterisk.conf", "modules.conf", "logger.conf"):
+        files.setdefault(name, generated[name])
+    lookup, outgoing = dict(member.lookup), dict(member.outgoing)
+    networks = [
+        _Network(
+            name=net, context="", weight=0, patterns=(), outgoing=outgoing[net], lookup=lookup[net]
+        )
+        for net in lab.networks
+        if net in lookup and net in outgoing
+    ]
+    appended = _ENV.get_template("lab-contexts.conf.j2").render(
+        networks=networks,
+        node=node,
+        caller_number=caller_number(lab, node),
+        with_internal=not member.has_internal,
+    )
+    text = files["extensions.conf"]
+    end = len(text.splitlines())
+    files["extensions.conf"] = (text if text.endswith("\n") else text + "\n") + (
+        "\n; ---- added by dundi-lab: its test caller"
+        + ("" if member.has_internal else " and an [internal] responder")
+        + " ----\n"
+        + appended
+    )
+    changes.append(
+        importer.Change(
+            "extensions.conf",
+            end + 1,
+            "(end of file)",
+            "[lab-call-*], [lab-call-end], [lab-checker]"
+            + ("" if member.has_internal else ", [internal]"),
+            "dundi-lab's test-call contexts"
+            + ("" if member.has_internal else " and a responder for [internal]"),
+        )
+    )
+    return files, changes
+
+
+def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
     networks = []
     for net in lab.networks:
         served = [s for s in node.serves if s.network == net]
@@ -93,6 +153,8 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
                 context=f"dundi-{net}-local",
                 weight=served[0].weight if served else 0,
                 patterns=tuple(p for s in served for p in s.patterns),
+                outgoing=f"outgoing-{net}",
+                lookup=f"dundi-lookup-{net}",
             )
         )
     peers = [
@@ -125,6 +187,7 @@ def render_node(lab: Topology, node: Node) -> dict[str, str]:
         "dial_pattern": "_" + "X" * lab.number_length,
         "incoming_patterns": incoming,
         "caller_number": caller_number(lab, node),
+        "with_internal": True,
     }
     return {name: _ENV.get_template(f"{name}.j2").render(values) for name in NODE_FILES}
 
@@ -158,6 +221,13 @@ def render_lab(lab: Topology, paths: LabPaths) -> dict[Path, str]:
 def write_lab(lab: Topology, paths: LabPaths) -> None:
     """Render everything, then write it and the nodes' keys under the lab folder."""
     files = render_lab(lab, paths)
+    for node in lab.nodes:
+        if node.imported is not None:
+            changes = render_imported(lab, node)[1]
+            files[paths.import_report(node.name)] = (
+                f"; changes dundi-lab made to {node.imported.dir} to run it as node "
+                f"{node.name}\n" + "\n".join(str(c) for c in changes) + "\n"
+            )
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -166,4 +236,11 @@ def write_lab(lab: Topology, paths: LabPaths) -> None:
         for path in stale:
             path.unlink()
     paths.topology_file.write_text(Path(lab.source).read_text(encoding="utf-8"), encoding="utf-8")
+    for node in lab.nodes:  # member folders travel with the copy of the topology
+        if node.imported is not None:
+            copy = paths.root / node.imported.written
+            copy.mkdir(parents=True, exist_ok=True)
+            for conf in Path(node.imported.dir).glob("*.conf"):
+                if conf.parent.resolve() != copy.resolve():
+                    (copy / conf.name).write_bytes(conf.read_bytes())
     keys.ensure_keys(lab, paths)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import importer
 from ._yamlsrc import Located, join, load_located
 from .errors import Problem, TopologyError
 
-__all__ = ["Node", "Peer", "Service", "Topology", "load", "parse"]
+__all__ = ["Imported", "Node", "Peer", "Service", "Topology", "load", "parse"]
 
 # keys a scenario file adds to a topology; the scenario layer validates them
 SCENARIO_KEYS = ("steps",)
@@ -32,7 +33,8 @@ _OPTION_BOUNDS = {"ttl": (1, 119), "cachetime": (1, 86400)}
 
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version")
-_NODE_KEYS = ("serves", "peers", "ip", "eid", "description", *_DEFAULT_KEYS)
+_NODE_KEYS = ("serves", "peers", "ip", "eid", "description", "import", *_DEFAULT_KEYS)
+_IMPORT_KEYS = ("dir", "peers")
 _PEER_KEYS = ("node", "model", "include", "permit", "qualify", "order", "mirror", "inkey")
 _SERVE_KEYS = ("patterns", "weight")
 
@@ -65,6 +67,15 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class Imported:
+    """A node whose dundi.conf, iax.conf and extensions.conf are a member's own files."""
+
+    dir: str  # absolute
+    written: str  # as written in the topology: relative to the topology file
+    peers: tuple[tuple[str, str], ...]  # (entity ID in the member's dundi.conf, lab node)
+
+
+@dataclass(frozen=True)
 class Node:
     """One Asterisk server of the lab."""
 
@@ -78,6 +89,7 @@ class Node:
     autokill: bool
     serves: tuple[Service, ...]
     peers: tuple[Peer, ...]
+    imported: Imported | None = None
 
     @property
     def code(self) -> str:
@@ -211,6 +223,7 @@ class _Validator:
     ) -> None:
         self.src = located
         self.extra_keys = extra_keys
+        self.members: dict[str, importer.Member] = {}
         self.problems: list[Problem] = list(located.problems) + list(problems or [])
         self.name_override = name
         self.subnet_override = subnet
@@ -372,6 +385,10 @@ class _Validator:
         found: dict[tuple[str, str], tuple[Peer, bool, str]] = {}
         for name in names:
             raw = raw_nodes[name] if isinstance(raw_nodes[name], dict) else {}
+            if "import" in raw:
+                for peer in self.imported_peers(name, raw, names):
+                    found[(name, peer.peer)] = (peer, True, join(join("nodes", name), "import"))
+                continue
             peers = raw.get("peers") or []
             base = join(join("nodes", name), "peers")
             if not isinstance(peers, list):
@@ -387,6 +404,78 @@ class _Validator:
                     continue
                 found[(name, peer.peer)] = (peer, mirror, join(base, i))
         return found
+
+    def imported_peers(self, name: str, raw: dict[str, Any], names: list[str]) -> list[Peer]:
+        """The peers an imported node's own dundi.conf declares, mapped to lab nodes."""
+        path = join(join("nodes", name), "import")
+        if "peers" in raw:
+            self.fail(
+                join(join("nodes", name), "peers"),
+                "an imported node's peers come from "
+                "its dundi.conf: map them under import.peers (entity ID: node)",
+            )
+        spec = self.mapping(raw["import"], path, _IMPORT_KEYS)
+        member = self.member(name, spec, path)
+        if member is None:
+            return []
+        mapping = spec.get("peers") or {}
+        if not isinstance(mapping, dict):
+            self.fail(join(path, "peers"), "must map the member's peer entity IDs to lab nodes")
+            return []
+        known = {p.eid: p for p in member.peers}
+        result = []
+        for eid, node in mapping.items():
+            where = join(join(path, "peers"), str(eid))
+            if str(eid).lower() not in known:
+                listed = ", ".join(known) or "none"
+                self.fail(
+                    where, f"no peer [{eid}] in {member.dir / 'dundi.conf'} (its peers: {listed})"
+                )
+            elif str(node) not in names or str(node) == name:
+                self.fail(
+                    where,
+                    f"'{node}' is not another node of the lab "
+                    f"(known: {', '.join(n for n in names if n != name)})",
+                )
+            else:
+                p = known[str(eid).lower()]
+                model = p.model if p.model in MODELS else "symmetric"
+                result.append(
+                    Peer(
+                        peer=str(node),
+                        model=model,
+                        include=p.include,
+                        permit=p.permit,
+                        qualify=p.qualify,
+                        order=p.order if p.order in ORDERS else "primary",
+                    )
+                )
+        return result
+
+    def member(self, name: str, spec: dict[str, Any], path: str) -> importer.Member | None:
+        if name in self.members:
+            return self.members[name]
+        if "dir" not in spec:
+            self.fail(
+                path, "an import needs 'dir: FOLDER' (with dundi.conf, iax.conf, extensions.conf)"
+            )
+            return None
+        written = Path(str(spec["dir"]))
+        if written.is_absolute() or ".." in written.parts:
+            self.fail(
+                join(path, "dir"),
+                f"'{written}' must be a folder below the topology "
+                "file's folder (so bundles and lab copies can carry it)",
+            )
+            return None
+        folder = (Path(self.src.file).parent / written).resolve()
+        try:
+            member = importer.read_member(folder)
+        except OSError as exc:
+            self.fail(join(path, "dir"), f"cannot read the member's configs: {exc}")
+            return None
+        self.members[name] = member
+        return member
 
     def peer(
         self, entry: Any, path: str, owner: str, names: list[str], networks: list[str]
@@ -458,11 +547,36 @@ class _Validator:
         raw = self.mapping(raw_value, path, _NODE_KEYS)
         opts = self.options({k: v for k, v in raw.items() if k in _DEFAULT_KEYS}, path, defaults)
         ip = self.address(raw.get("ip"), join(path, "ip"), index, subnet)
-        eid = str(raw.get("eid", f"02:00:00:00:00:{index + 1:02x}"))
+        member = self.members.get(name)
+        default_eid = (
+            member.entityid if member and member.entityid else (f"02:00:00:00:00:{index + 1:02x}")
+        )
+        eid = str(raw.get("eid", default_eid))
         if not _EID.match(eid.lower()):
             self.fail(join(path, "eid"), f"'{eid}' is not an entity ID like 02:00:00:00:00:0a")
         eid = eid.lower()
         serves = self.serves(raw.get("serves"), join(path, "serves"), networks, number_length)
+        imported = None
+        if member is not None:
+            spec = raw["import"]
+            imported = Imported(
+                dir=str(member.dir),
+                written=str(spec["dir"]),
+                peers=tuple((str(k).lower(), str(v)) for k, v in (spec.get("peers") or {}).items()),
+            )
+            for net, _ctx, _weight in member.mappings:
+                if net not in networks:
+                    self.fail(
+                        join(path, "import"),
+                        f"the member's [mappings] name network "
+                        f"'{net}', which is not a lab network (add it to networks:)",
+                    )
+            if not serves:
+                serves = [
+                    Service(network=net, patterns=patterns)
+                    for net, patterns in member.serves
+                    if patterns and net in networks
+                ]
         peers = []
         for (owner, _target), (peer, _mirror, _where) in explicit.items():
             if owner == name:
@@ -481,6 +595,7 @@ class _Validator:
             autokill=bool(opts["autokill"]),
             serves=tuple(serves),
             peers=tuple(sorted(peers, key=lambda p: names.index(p.peer))),
+            imported=imported,
         )
 
     def address(
