@@ -14,9 +14,9 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from . import bundle, images, importer, render, runtime, scenario, topology
+from ._display import status_json, status_view
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
 from .lifecycle import Lab, NodeState
@@ -147,50 +147,8 @@ def status(name: str | None, fmt: str) -> None:
         print_status(lab.name, states)
 
 
-def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
-    return {
-        "lab": name,
-        "nodes": [
-            {
-                "name": s.node.name,
-                "ip": s.node.ip,
-                "eid": s.node.eid,
-                "state": s.state,
-                "asterisk": s.asterisk_version,
-                "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
-                "links": [
-                    {"peer": ln.peer, "status": ln.status, "latency_ms": ln.latency_ms}
-                    for ln in s.links
-                ],
-            }
-            for s in states
-        ],
-    }
-
-
 def print_status(name: str, states: list[NodeState]) -> None:
-    table = Table(title=f"lab {name}", title_justify="left")
-    for column in ("node", "address", "entity ID", "Asterisk", "state", "serves", "peer links"):
-        table.add_column(column)
-    for s in states:
-        serves = " ".join(f"{p}@{sv.network}" for sv in s.node.serves for p in sv.patterns)
-        links = "  ".join(
-            f"{ln.peer} [{'green' if ln.ok else 'red'}]{ln.status}[/]" for ln in s.links
-        )
-        color = "green" if s.state == "running" else "red"
-        table.add_row(
-            s.node.name,
-            s.node.ip,
-            s.node.eid,
-            s.asterisk_version.split("+")[0],
-            f"[{color}]{s.state}[/]",
-            serves,
-            links or "-",
-        )
-    out.print(table)
-    total = sum(len(s.links) for s in states)
-    ok = sum(ln.ok for s in states for ln in s.links)
-    out.print(f"{len(states)} nodes, {ok}/{total} peer links OK")
+    out.print(status_view(name, states))
 
 
 @main.command()
