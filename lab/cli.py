@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from . import bundle, images, importer, render, runtime, scenario, topology
+from . import bundle, capture, images, importer, render, runtime, scenario, topology
 from ._display import status_json, status_view
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
@@ -259,6 +259,49 @@ def render_command(
     render.write_lab(topo, paths)
     out.print(f"rendered {len(topo.nodes)} nodes into {paths.root}")
     out.print(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
+
+
+@main.command("capture")
+@click.argument("node")
+@click.option(
+    "--seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    help="How long to capture; it stops by itself.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="pcap file to write (default: the lab's artifacts folder).",
+)
+@click.option("--summary", is_flag=True, help="Then print one line per DUNDi message.")
+@name_option
+def capture_command(
+    node: str, seconds: float, out_file: Path | None, summary: bool, name: str | None
+) -> None:
+    """Capture NODE's DUNDi (4520/udp) and IAX2 (4569/udp) traffic into a pcap file.
+
+    Seen from inside the node (its own network namespace); needs root.
+    """
+    lab = Lab.attach(resolve_name(name))
+    path = out_file or capture.default_output(lab, node)
+    try:
+        result = capture.capture(
+            lab,
+            node,
+            path,
+            seconds=seconds,
+            started=lambda: err.print(f"capturing on {node} for {seconds:g} s …"),
+        )
+    except KeyboardInterrupt:
+        err.print(f"interrupted; what was captured so far is in {path}")
+        sys.exit(130)
+    err.print(f"{result.packets} packets in {result.seconds:.1f} s → {result.path}")
+    if summary:
+        for line in capture.summary(result.path, capture.node_names(lab)):
+            click.echo(line)
 
 
 @main.command("import")

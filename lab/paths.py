@@ -64,6 +64,10 @@ class LabPaths:
     def keys(self, node: str) -> Path:
         return self.node(node) / "keys"
 
+    def capture(self, node: str, stamp: str) -> Path:
+        """A pcap of `node`'s DUNDi and IAX2 traffic."""
+        return self.artifacts / f"capture-{node}-{stamp}.pcap"
+
     def import_report(self, node: str) -> Path:
         """What dundi-lab changed in an imported node's files."""
         return self.node(node) / "import-changes.txt"

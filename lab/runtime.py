@@ -336,3 +336,20 @@ def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *, boot_timeout:
         return _text(result.output)
     finally:
         container.remove(force=True)
+
+
+# ---- capture support ----
+# For lab/capture.py, which enters a node's network namespace (/proc/<pid>/ns/net).
+
+
+def container_pid(lab: str, node: str) -> int | None:
+    """Host PID of a node's main process; None when the node is absent or not running."""
+    try:
+        container = _client().containers.get(container_name(lab, node))
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise LabRuntimeError(f"cannot inspect node {node}: {exc.explanation}") from None
+    state = container.attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    return pid if state.get("Running") and pid > 0 else None
