@@ -113,9 +113,6 @@ class Lab:
                         f"{node.name}: imported {node.imported.written}, {changed} lines "
                         f"changed for the lab (see {paths.import_report(node.name)})"
                     )
-            paths.state_file.write_text(
-                json.dumps({"name": topo.name, "subnet": topo.subnet, "source": topo.source})
-            )
             runtime.start_containers(
                 [
                     runtime.ContainerSpec(

@@ -5,6 +5,7 @@ Values are computed here; the Jinja2 templates in `templates/` only loop and pri
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,8 @@ def write_lab(lab: Topology, paths: LabPaths) -> None:
         for path in stale:
             path.unlink()
     paths.topology_file.write_text(Path(lab.source).read_text(encoding="utf-8"), encoding="utf-8")
+    paths.state_file.write_text(
+        json.dumps({"name": lab.name, "subnet": lab.subnet, "source": lab.source}))
     for node in lab.nodes:  # member folders travel with the copy of the topology
         if node.imported is not None:
             copy = paths.root / node.imported.written
