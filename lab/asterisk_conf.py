@@ -5,6 +5,7 @@ It reads what `lab lint` needs, the way Asterisk's config loader reads it: `;` c
 `(!)` (a template, skipped when browsing) and `(name,…)` (inherit a template's options
 first) markers, `name = value` and `name => value` options. `#include`/`#exec` lines
 are noted, not followed. Lines Asterisk would not understand are kept as `strays`.
+Not handled: `[name](+)` (adding to an earlier section) reads as a section of its own.
 `dialplan()` turns extensions.conf's `exten =>`/`same =>` lines into `Extension`s.
 """
 
@@ -78,12 +79,13 @@ class Directive:
 
 @dataclass(frozen=True)
 class Stray:
-    """A line Asterisk would not understand (it warns and skips it)."""
+    """A line Asterisk does not understand: it skips it, or (`fatal`) refuses the file."""
 
     text: str
     reason: str
     file: str
     line: int
+    fatal: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def parse(text: str, file: str) -> ConfFile:
         elif "=" not in line:
             strays.append(Stray(line, "no '=' in this line", file, number))
         elif not sections:
-            strays.append(Stray(line, "an option before any [section]", file, number))
+            strays.append(Stray(line, "an option before any [section]", file, number, True))
         else:
             name, _, value = line.partition("=")
             arrow = value.startswith(">")
@@ -223,9 +225,8 @@ def _section(
         found = next((s for s in reversed(earlier) if s.name == base), None)
         if found is None:
             # Asterisk refuses the whole file here; a lint reports it and reads on.
-            strays.append(
-                Stray(f"({base})", f"inherits '{base}', which is not defined above", file, number)
-            )
+            reason = f"inherits '{base}', which is not defined above"
+            strays.append(Stray(f"({base})", reason, file, number, True))
         else:
             options += found.options
     return Section(name, file, number, options, "!" in marks, inherits)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from . import bundle, capture, images, importer, render, runtime, scenario, topology
+from . import bundle, capture, images, importer, lint, render, runtime, scenario, topology
 from ._display import status_json, status_view
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
@@ -91,6 +91,7 @@ def main(debug: bool) -> None:
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
+@click.option("--no-lint", is_flag=True, help="Start even if `lab lint` finds errors.")
 @click.option(
     "--bundle",
     "bundle_file",
@@ -102,6 +103,7 @@ def up(
     name: str | None,
     subnet: str | None,
     timeout: float,
+    no_lint: bool,
     bundle_file: str | None,
 ) -> None:
     """Validate TOPOLOGY_FILE, start its nodes and wait until every peer link is OK."""
@@ -110,13 +112,10 @@ def up(
         if bundle_file:
             topology_file = str(bundle.unpack(Path(bundle_file), Path(unpacked)))
             err.print(f"recreating the lab of {bundle_file} from {Path(topology_file).name}")
-        lab = Lab.start(
-            topology_file,
-            name=name,
-            subnet=subnet,
-            ready_timeout=timeout,
-            progress=progress_printer(),
-        )
+        topo = topology.load(topology_file, name=name, subnet=subnet)
+        if not no_lint:
+            lint_before_start(topo)
+        lab = Lab.start(topo, ready_timeout=timeout, progress=progress_printer())
     err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
     print_status(lab.name, lab.status())
 
@@ -259,6 +258,53 @@ def render_command(
     render.write_lab(topo, paths)
     out.print(f"rendered {len(topo.nodes)} nodes into {paths.root}")
     out.print(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
+
+
+def lint_before_start(topo: topology.Topology) -> None:
+    """Lint the configs `topo` renders; print what is found; errors stop the start."""
+    findings = lint.lint_topology(topo)
+    for line in lint.format_findings(findings, relative_to=Path.cwd()):
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if lint.has_errors(findings):
+        fail(f"lab lint: {lint.summary(findings)}; fix them, or start anyway with --no-lint")
+
+
+@main.command("lint")
+@click.argument("topology_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--dir",
+    "lab_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A lab folder (build/<lab>), one member's config folder, or a folder of them.",
+)
+@click.option(
+    "--number-length",
+    type=click.IntRange(1, 20),
+    help="Digits of a network number, for --dir without a topology (default: 9).",
+)
+@click.option(
+    "--asterisk",
+    "version",
+    type=click.Choice(topology.VERSIONS),
+    default="22",
+    show_default=True,
+    help="Asterisk version, for --dir without a topology.",
+)
+def lint_command(
+    topology_file: str | None, lab_dir: str | None, number_length: int | None, version: str
+) -> None:
+    """Check the Asterisk configs of TOPOLOGY_FILE (as rendered) or of --dir for the
+    mistakes that break DUNDi networks; exit 1 if there are errors."""
+    if (topology_file is None) == (lab_dir is None):
+        fail("lint needs a TOPOLOGY_FILE or --dir LABDIR (one of them)")
+    if lab_dir is not None:
+        findings = lint.lint_dir(Path(lab_dir), number_length=number_length, version=version)
+    else:
+        findings = lint.lint_topology(topology.load(str(topology_file)))
+    for line in lint.format_findings(findings, relative_to=Path.cwd()):
+        click.echo(line)
+    err.print(f"lab lint: {lint.summary(findings)}")
+    sys.exit(1 if lint.has_errors(findings) else 0)
 
 
 @main.command("capture")

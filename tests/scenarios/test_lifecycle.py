@@ -87,3 +87,14 @@ def test_the_topology_model_is_what_was_started(lab_root: Path) -> None:
         found = lab.lookup("100000001", "network1", from_node="b")
         assert found.best is not None and found.best.eid == topo.node("a").eid
     assert nothing_left(topo.name)
+
+
+def test_lint_errors_block_up_and_nothing_starts() -> None:
+    name = unique("linted")
+    result = CliRunner().invoke(
+        main, ["up", str(ROOT / "scenarios/seed-notes-as-written.yaml"), "--name", name]
+    )
+    assert result.exit_code == 1
+    assert "error DL404" in result.output and "local-context" in result.output
+    assert "start anyway with --no-lint" in result.output
+    assert nothing_left(name)
