@@ -36,6 +36,7 @@ image: setup ## Build the Asterisk image (skipped when up to date)
 
 up: setup ## Bring up the lab of TOPOLOGY (default: the seed chain) and show its status
 	$(LAB) up $(TOPOLOGY)
+	@echo "next: source $(VENV)/bin/activate, then e.g. lab lookup 555000123@network1 --from a; lab call --from a 555000123"
 
 down: setup ## Take the lab down (removes its containers and network)
 	$(LAB) down
