@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import Problem
+from .errors import Problem, TopologyError
 
 
 @dataclass
@@ -42,6 +43,16 @@ def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
+
+
+def read_located(path: Path) -> Located:
+    """Read and parse a YAML file; an unreadable file is a TopologyError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problem = Problem(str(path), None, "", f"cannot read: {exc.strerror}")
+        raise TopologyError([problem]) from None
+    return load_located(text, str(path))
 
 
 def load_located(text: str, file: str) -> Located:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import topology
-from ._yamlsrc import Located, join, load_located
+from ._yamlsrc import Located, join, read_located
 from .errors import LabError, Problem, TopologyError
 from .lifecycle import Lab
 from .topology import Topology
@@ -129,12 +129,7 @@ def is_scenario(path: Path) -> bool:
 def load(path: str | Path, *, name: str | None = None) -> Scenario:
     """Read a scenario file; every problem in topology and steps is reported at once."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = Problem(str(file), None, "", f"cannot read: {exc.strerror}")
-        raise TopologyError([problem]) from None
-    located = load_located(text, str(file))
+    located = read_located(file)
     if located.data is None or not isinstance(located.data, dict):
         raise TopologyError(located.problems or [Problem(str(file), 1, "", "not a scenario")])
     data = located.data

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import importer
-from ._yamlsrc import Located, join, load_located
+from ._yamlsrc import Located, join, load_located, read_located
 from .errors import Problem, TopologyError
 
 __all__ = ["Imported", "Node", "Peer", "Service", "Topology", "load", "parse"]
@@ -161,15 +161,7 @@ def load(
     extra_keys: tuple[str, ...] = SCENARIO_KEYS,
 ) -> Topology:
     """Read and validate a topology file; raise TopologyError listing every problem."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = Problem(str(file), None, "", f"cannot read: {exc.strerror}")
-        raise TopologyError([problem]) from None
-    return from_located(
-        load_located(text, str(file)), name=name, subnet=subnet, extra_keys=extra_keys
-    )
+    return from_located(read_located(Path(path)), name=name, subnet=subnet, extra_keys=extra_keys)
 
 
 def parse(text: str, file: str, *, name: str | None = None, subnet: str | None = None) -> Topology:
