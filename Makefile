@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help lab setup host-packages venv image up down status test unit lint clean
+.PHONY: help lab setup host-packages venv image up down status test unit lint clean graph
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ unit: venv ## Run the unit tests only (no Docker)
 lint: venv ## ruff and mypy --strict
 	$(VENV)/bin/ruff check lab tests
 	$(VENV)/bin/mypy
+
+graph: setup ## Redraw docs/seed-chain.svg from the seed chain and print its Mermaid
+	$(LAB) graph scenarios/seed-chain.yaml --out docs/seed-chain.svg
+	$(LAB) graph scenarios/seed-chain.yaml --format mermaid
 
 clean: ## Take every lab down and remove build/
 	-$(LAB) down --all

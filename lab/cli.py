@@ -15,7 +15,19 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from . import bundle, capture, images, importer, lint, render, runtime, scenario, topology
+from . import (
+    bundle,
+    capture,
+    graph,
+    images,
+    importer,
+    lint,
+    render,
+    runtime,
+    scenario,
+    topology,
+    trace,
+)
 from ._display import status_json, status_view
 from .errors import LabError, TopologyError
 from .generate import ring_with_chords
@@ -305,6 +317,72 @@ def lint_command(
         click.echo(line)
     err.print(f"lab lint: {lint.summary(findings)}")
     sys.exit(1 if lint.has_errors(findings) else 0)
+
+
+@main.command("trace")
+@click.argument("target", metavar="NUMBER@NETWORK")
+@click.option("--from", "from_node", required=True, help="Node that asks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
+@name_option
+def trace_command(target: str, from_node: str, as_json: bool, name: str | None) -> None:
+    """Show the path a lookup takes: who asked whom, per-hop times, where it ended.
+
+    Turns DUNDi debug on on every running node for one lookup that bypasses the
+    caches, then off again. Exits 1 when the number is not found. The trace is
+    kept in the lab's folder for `lab graph --trace`.
+    """
+    number, _, network = target.partition("@")
+    lab = Lab.attach(resolve_name(name))
+    result = trace.run(lab, number, network or None, from_node=from_node)
+    trace.save(result, trace.trace_file(lab.paths))
+    if as_json:
+        click.echo(trace.to_json(result), nl=False)
+    else:
+        for line in trace.format_trace(result):
+            click.echo(line)
+    sys.exit(0 if result.found else 1)
+
+
+@main.command("graph")
+@click.argument("topology_file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(graph.FORMATS),
+    help="Default: from --out's suffix (.svg .png .dot .mmd), else mermaid.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option("--trace", "with_trace", is_flag=True, help="Draw the last `lab trace` on top.")
+@name_option
+def graph_command(
+    topology_file: str | None,
+    fmt: str | None,
+    out_file: str | None,
+    with_trace: bool,
+    name: str | None,
+) -> None:
+    """Draw a topology: nodes, prefixes, Asterisk versions and trust edges.
+
+    Without TOPOLOGY_FILE, the lab that is up (with the Asterisk versions it runs).
+    """
+    versions: dict[str, str] = {}
+    if topology_file:
+        topo = topology.load(topology_file)
+    else:
+        lab = Lab.attach(resolve_name(name))
+        topo = lab.topology
+        versions = {s.node.name: s.asterisk_version for s in lab.status() if s.asterisk_version}
+    last = trace.load(trace.trace_file(LabPaths.of(resolve_name(name)))) if with_trace else None
+    fmt = fmt or graph.format_for(out_file)
+    picture = graph.render(topo, fmt, versions=versions, trace=last)
+    if out_file:
+        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_file).write_bytes(picture)
+        err.print(f"wrote {out_file} ({fmt})")
+    elif fmt == "png" and sys.stdout.isatty():
+        fail("a PNG is not for the terminal: add --out FILE.png")
+    else:
+        sys.stdout.buffer.write(picture)
 
 
 @main.command("capture")

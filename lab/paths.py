@@ -3,6 +3,7 @@
     <root>/<lab>/compose.yaml                 standalone compose project
     <root>/<lab>/topology.yaml                the topology it was made from
     <root>/<lab>/state.json                   name and subnet of the running lab
+    <root>/<lab>/last-trace.json              the last `lab trace` (JSON), for `lab graph --trace`
     <root>/<lab>/nodes/<node>/etc/asterisk/   that node's configuration
     <root>/<lab>/nodes/<node>/keys/           its private key, its peers' public keys
     <root>/<lab>/artifacts/                   logs and snapshots saved on failure
@@ -50,6 +51,11 @@ class LabPaths:
     def state_file(self) -> Path:
         """What `lab up` recorded for later commands: name, subnet, source."""
         return self.root / "state.json"
+
+    @property
+    def last_trace(self) -> Path:
+        """The last `lab trace` of this lab (JSON), drawn by `lab graph --trace`."""
+        return self.root / "last-trace.json"
 
     @property
     def artifacts(self) -> Path:

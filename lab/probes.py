@@ -167,7 +167,7 @@ def parse_peers(output: str) -> dict[str, PeerState]:
     for line in output.splitlines():
         if match := _PEER.match(line.strip()):
             status = match["status"]
-            latency = re.search(r"\((\d+) ms\)", status)
+            latency = re.search(r"\((\d+) ms", status)  # Asterisk cuts the column at 15
             peers[match["eid"]] = PeerState(
                 eid=match["eid"],
                 host=match["host"],
