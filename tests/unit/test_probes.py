@@ -1,0 +1,80 @@
+"""Parsing what Asterisk prints: lookups, peer lists, and the test caller's record."""
+
+from __future__ import annotations
+
+from lab import probes
+
+LOOKUP = """\
+  1.     0 IAX2/dundi:UiybADB+3kzws6YKRC7SUQ==@10.77.243.13/555000123 (EXISTS|CANMATCH)
+     from 02:00:00:00:00:04, expires in 5 s
+  2.    90 IAX2/dundi:abc@10.77.243.14/555000123 (EXISTS)
+     from 02:00:00:00:00:05, expires in 300 s
+DUNDi lookup completed in 19 ms
+"""
+
+PEERS = (  # real `dundi show peers` output
+    "EID                  Host                                          Port   Model      "
+    "AvgTime  Status\n"
+    "02:00:00:00:00:02    10.77.243.11                              (S) 4520   Symmetric  Unavail  "
+    "OK (6 ms)\n"
+    "02:00:00:00:00:03    10.77.243.12                              (S) 4520   Symmetric  523 ms   "
+    "LAGGED (2025 ms\n"
+    "02:00:00:00:00:04    10.77.243.13                              (S) 4520   Symmetric  Unavail  "
+    "UNREACHABLE\n"
+    "3 dundi peers [1 online, 2 offline, 0 unmonitored]\n"
+)
+
+CALL = """\
+/labcall/12345678/answer                          : 1795697239.510723
+/labcall/12345678/cause                           : 16
+/labcall/12345678/dialed                          : dundi:secret==@10.77.243.13/555000123
+/labcall/12345678/dialstatus                      : ANSWER
+/labcall/12345678/digits                          : 0123*034111111*4
+/labcall/12345678/end                             : 1795697243.322314
+/labcall/12345678/start                           : 1795697239.487541
+/labcall/12345678/status                          : FOUND
+8 results found.
+"""
+
+
+def test_a_lookup_lists_every_answer_with_who_gave_it_and_the_best_is_the_lowest_weight() -> None:
+    result = probes.parse_lookup("555000123", "network1", LOOKUP, 100.0)
+    assert [(a.eid, a.weight, a.host) for a in result.answers] == [
+        ("02:00:00:00:00:04", 0, "10.77.243.13"),
+        ("02:00:00:00:00:05", 90, "10.77.243.14"),
+    ]
+    assert result.best is not None and result.best.eid == "02:00:00:00:00:04"
+    assert result.answers[0].flags == ("EXISTS", "CANMATCH")
+    assert result.asterisk_ms == 19
+
+
+def test_no_results_is_not_found() -> None:
+    text = "DUNDi lookup returned no results.\nDUNDi lookup completed in 944 ms\n"
+    result = probes.parse_lookup("1", "network1", text, 1000.0)
+    assert not result.found and result.best is None and result.asterisk_ms == 944
+
+
+def test_peer_states_keep_the_latency_even_where_asterisk_cuts_the_column() -> None:
+    peers = probes.parse_peers(PEERS)
+    assert peers["02:00:00:00:00:02"].ok and peers["02:00:00:00:00:02"].latency_ms == 6
+    assert peers["02:00:00:00:00:03"].status.startswith("LAGGED")
+    assert peers["02:00:00:00:00:03"].latency_ms == 2025
+    assert not peers["02:00:00:00:00:04"].ok and peers["02:00:00:00:00:04"].latency_ms is None
+
+
+def test_the_call_record_gives_setup_time_and_what_the_callee_sent() -> None:
+    call = probes.parse_call("555000123", "034111111", CALL)
+    assert call.answered and call.status == "FOUND"
+    assert call.setup_ms is not None and round(call.setup_ms) == 23
+    assert (call.callee_extension, call.callee_saw_caller, call.callee_code) == (
+        "0123",
+        "034111111",
+        "4",
+    )
+    assert call.host == "10.77.243.13"
+
+
+def test_a_call_whose_record_never_ended_is_a_timeout() -> None:
+    text = "/labcall/1/start : 1.0\n/labcall/1/status : FOUND\n"
+    call = probes.parse_call("555000123", "034111111", text)
+    assert not call.answered and call.status == "TIMEOUT"
