@@ -43,7 +43,10 @@ def redact(text: str) -> str:
 def write(lab: Lab, out: Path) -> Path:
     """Write `lab`'s bundle to `out` (a .tar.gz)."""
     source = Path(lab.topology.source)
-    files: dict[str, bytes] = {f"topology/{source.name}": source.read_bytes()}
+    # an attached lab reads its copy (topology.yaml); keep the name it was written under
+    state = json.loads(lab.paths.state_file.read_text()) if lab.paths.state_file.exists() else {}
+    written = Path(str(state.get("source", source))).name
+    files: dict[str, bytes] = {f"topology/{written}": source.read_bytes()}
     for node in lab.topology.nodes:  # a member's own files, where the topology expects them
         if node.imported is not None:
             for conf in sorted(Path(node.imported.dir).glob("*.conf")):
@@ -70,7 +73,7 @@ def write(lab: Lab, out: Path) -> Path:
         raise LabError(f"refusing to bundle private key material: {', '.join(leaked)}")
     manifest = {
         "lab": lab.name,
-        "topology": f"topology/{source.name}",
+        "topology": f"topology/{written}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "nodes": {
             n.name: {"ip": n.ip, "eid": n.eid, "asterisk": n.version} for n in lab.topology.nodes

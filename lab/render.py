@@ -238,7 +238,8 @@ def write_lab(lab: Topology, paths: LabPaths) -> None:
             path.unlink()
     paths.topology_file.write_text(Path(lab.source).read_text(encoding="utf-8"), encoding="utf-8")
     paths.state_file.write_text(
-        json.dumps({"name": lab.name, "subnet": lab.subnet, "source": lab.source}))
+        json.dumps({"name": lab.name, "subnet": lab.subnet, "source": lab.source})
+    )
     for node in lab.nodes:  # member folders travel with the copy of the topology
         if node.imported is not None:
             copy = paths.root / node.imported.written

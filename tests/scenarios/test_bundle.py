@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lab import bundle, scenario
+from lab import scenario
 from lab.cli import main
 from lab.lifecycle import Lab
 from tests.support import ROOT, unique
@@ -22,7 +22,14 @@ def test_bundle_then_up_from_bundle_reproduces_a_passing_lab(tmp_path: Path) -> 
         assert original.call("a", "555000123").answered
         secret = original.cli("d", "database get dundi secret").split("Value:")[-1].strip()
         assert len(secret) > 8
-        archive = bundle.write(original, tmp_path / "repro.tar.gz")
+        archive = tmp_path / "repro.tar.gz"
+        made = CliRunner().invoke(
+            main,
+            ["bundle", "--name", original.name, "--out", str(archive)],
+            env={"DUNDI_LAB_HOME": str(tmp_path)},
+        )
+        assert made.exit_code == 0, made.output
+        assert "no private keys" in made.output
     finally:
         original.down()
 
