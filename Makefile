@@ -45,7 +45,7 @@ status: setup ## Show nodes and peer links of the running lab
 	$(LAB) status
 
 test: setup image ## Run unit tests and the Docker scenarios (real containers, real calls)
-	$(VENV)/bin/pytest -n 4 --dist loadscope $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 4 --dist loadscope --durations=20 $(PYTEST_ARGS)
 
 unit: venv ## Run the unit tests only (no Docker)
 	$(VENV)/bin/pytest tests/unit -q
