@@ -343,18 +343,29 @@ class Lab:
         self, from_node: str, number: str, network: str | None = None, *, timeout: float = 20
     ) -> probes.CallResult:
         """Place a real IAX2 call through the DUNDi switch and read what the callee sent back."""
+        return self.calls(from_node, [number], network, timeout=timeout)[0]
+
+    def calls(
+        self,
+        from_node: str,
+        numbers: list[str],
+        network: str | None = None,
+        *,
+        timeout: float = 30,
+    ) -> list[probes.CallResult]:
+        """Place one call per number from `from_node`, all at once; their results in order."""
         self._known(from_node)
         network = network or self.topology.networks[0]
-        call_id = str(secrets.randbelow(10**8)).zfill(8)
-        code, output = runtime.exec_in(
-            self.name,
-            from_node,
-            ["sh", "-c", probes.call_script(call_id, number, network, timeout)],
-        )
+        ids = [str(secrets.randbelow(10**8)).zfill(8) for _ in numbers]
+        script = probes.call_script(list(zip(ids, numbers, strict=True)), network, timeout)
+        code, output = runtime.exec_in(self.name, from_node, ["sh", "-c", script])
         if code != 0:
-            raise LabRuntimeError(f"the call from {from_node} could not be placed: {output}")
+            raise LabRuntimeError(f"the calls from {from_node} could not be placed: {output}")
         caller = render.caller_number(self.topology, self.topology.node(from_node))
-        return probes.parse_call(number, caller, output)
+        return [
+            probes.parse_call(number, caller, output, call_id)
+            for call_id, number in zip(ids, numbers, strict=True)
+        ]
 
     def node_for(self, host_or_eid: str) -> Node | None:
         """The lab node with this address or entity ID."""

@@ -178,26 +178,33 @@ def parse_peers(output: str) -> dict[str, PeerState]:
     return peers
 
 
-def call_script(call_id: str, number: str, network: str, timeout: float) -> str:
-    """Shell run inside the caller: originate, then wait for the call's record."""
-    originate = (
-        f"channel originate Local/{call_id}*{number}@lab-call-{network} extension s@lab-checker"
+def call_script(calls: list[tuple[str, str]], network: str, timeout: float) -> str:
+    """Shell run inside the caller: originate every (call id, number) at once, wait until
+    each call's record has ended (or `timeout`), print the records and delete them."""
+    originate = "; ".join(
+        f"asterisk -rx 'channel originate Local/{call_id}*{number}@lab-call-{network} "
+        "extension s@lab-checker' >/dev/null"
+        for call_id, number in calls
     )
-    rounds = int(timeout / 0.05)
+    rounds = int(timeout / 0.1)
+    mine = "|".join(call_id for call_id, _ in calls)  # other calls may run meanwhile
     return (
-        f"asterisk -rx '{originate}' >/dev/null; i=0; "
+        f"{originate}; i=0; "
         f"while [ $i -lt {rounds} ]; do "
-        f"out=$(asterisk -rx 'database show labcall/{call_id}'); "
-        f"case \"$out\" in *'/end '*) break;; esac; sleep 0.05; i=$((i+1)); done; "
-        f"asterisk -rx 'database show labcall/{call_id}'; "
-        f"asterisk -rx 'database deltree labcall/{call_id}' >/dev/null"
+        f"ended=$(asterisk -rx 'database show labcall' | grep -cE '/({mine})/end ') ; "
+        f'[ "$ended" -ge {len(calls)} ] && break; sleep 0.1; i=$((i+1)); done; '
+        "asterisk -rx 'database show labcall'; "
+        + "; ".join(
+            f"asterisk -rx 'database deltree labcall/{call_id}' >/dev/null" for call_id, _ in calls
+        )
     )
 
 
-def parse_call(number: str, caller: str, output: str) -> CallResult:
+def parse_call(number: str, caller: str, output: str, call_id: str = r"\d+") -> CallResult:
+    """The record of one call (`call_id`; any when not given) in `database show` output."""
     fields = {}
     for line in output.splitlines():
-        match = re.match(r"^/labcall/\d+/(\w+)\s*:\s*(.*?)\s*$", line)
+        match = re.match(rf"^/labcall/{call_id}/(\w+)\s*:\s*(.*?)\s*$", line)
         if match:
             fields[match[1]] = match[2]
     setup = None

@@ -71,3 +71,20 @@ def test_number_of_wrong_length_has_no_dial_pattern(lab: Lab) -> None:
     call = lab.call("a", "55500012")
     assert not call.answered
     assert call.status == "NO_DIAL_PATTERN"
+
+
+def test_twenty_simultaneous_calls_from_a_are_all_answered_by_d_with_media_verified(
+    lab: Lab,
+) -> None:
+    numbers = [f"555{i:06d}" for i in range(100, 120)]
+    results = lab.calls("a", numbers)
+    d = lab.topology.node("d")
+    assert [r.number for r in results] == numbers
+    for result in results:
+        assert result.answered, result
+        assert result.callee_code == d.code
+        assert result.callee_extension == result.number[-4:]
+        assert result.callee_saw_caller == result.caller
+    starts = [float(r.fields["start"]) for r in results]
+    ends = [float(r.fields["end"]) for r in results]
+    assert max(starts) < min(ends), "the calls were not all up at the same time"
