@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help lab setup host-packages venv image up down status test unit lint clean graph
+.PHONY: help lab setup host-packages venv image up down status test unit lint clean graph bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,15 @@ unit: venv ## Run the unit tests only (no Docker)
 lint: venv ## ruff and mypy --strict
 	$(VENV)/bin/ruff check lab tests
 	$(VENV)/bin/mypy
+
+BENCH_ARGS ?=
+
+bench: setup image $(VENV)/.bench-installed ## Benchmark up/down, lookups, calls (not in `make test`); BENCH_ARGS=--quick|--cold
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[bench]'
+	@touch $@
 
 graph: setup ## Redraw docs/seed-chain.svg from the seed chain and print its Mermaid
 	$(LAB) graph scenarios/seed-chain.yaml --out docs/seed-chain.svg

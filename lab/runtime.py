@@ -270,6 +270,17 @@ def tail_log(lab: str, node: str, lines: int = 30) -> str:
         return "(no log: the container is gone)"
 
 
+def log_has(lab: str, node: str, text: str, tail: int = 400) -> bool:
+    """Whether the end of a node's log contains `text` (no command runs in the node)."""
+    try:
+        container = _client().containers.get(container_name(lab, node))
+        return text in _text(container.logs(tail=tail))
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        raise LabRuntimeError(f"cannot read the log of node {node}: {exc.explanation}") from None
+
+
 def logs(
     lab: str, node: str, *, follow: bool = False, tail: int | Literal["all"] = "all"
 ) -> Iterator[str]:
