@@ -129,8 +129,11 @@ class Lab:
                 progress,
             )
             lab.wait_ready(ready_timeout, progress)
-        except BaseException:
-            lab.down()
+        except BaseException as failure:
+            try:
+                lab.down()
+            except LabError as cleanup:  # keep the first error; say what was left
+                failure.add_note(f"and cleaning up failed too: {cleanup}")
             raise
         return lab
 

@@ -208,10 +208,29 @@ def remove_lab(lab: str) -> tuple[int, int]:
             list(pool.map(_remove_container, containers))
         networks = client.networks.list(filters=selector)
         for network in networks:
-            network.remove()
+            _remove_network(network)
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)
     return len(containers), len(networks)
+
+
+def _remove_network(network: Any, attempts: int = 40) -> None:
+    """Remove a network; dockerd can still hold endpoints of just-removed containers
+    (seen with 50 nodes), so detach what is left and try again for up to ~10 s."""
+    for attempt in range(attempts):
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "active endpoints" not in str(exc) or attempt == attempts - 1:
+                raise
+        with contextlib.suppress(docker.errors.APIError):
+            network.reload()
+            for container in network.containers:
+                _remove_container(container)
+        time.sleep(0.25)
 
 
 def _remove_container(container: Any) -> None:
@@ -231,14 +250,16 @@ def lab_objects(lab: str | None = None) -> dict[str, list[str]]:
 
 
 def labs() -> dict[str, int]:
-    """Running labs by name, with their container counts."""
+    """Labs with anything left in Docker, by name, with their container counts
+    (a lab whose containers are gone but whose network is not counts 0)."""
     found: dict[str, int] = {}
     with _docker("cannot list labs"):
+        for network in _client().networks.list(filters={"label": LABEL}):
+            found.setdefault(str((network.attrs.get("Labels") or {}).get(LABEL, "")), 0)
         for container in _client().containers.list(all=True, filters={"label": LABEL}):
             name = container.labels.get(LABEL, "")
-            if name and name != "image":
-                found[name] = found.get(name, 0) + 1
-    return found
+            found[name] = found.get(name, 0) + 1
+    return {name: count for name, count in found.items() if name and name != "image"}
 
 
 def state(lab: str, node: str) -> str:

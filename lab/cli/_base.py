@@ -63,7 +63,7 @@ def resolve_name(name: str | None) -> str:
         return name
     if os.environ.get("DUNDI_LAB_NAME"):
         return os.environ["DUNDI_LAB_NAME"]
-    up = runtime.labs()
+    up = {lab: count for lab, count in runtime.labs().items() if count}
     if len(up) == 1:
         return next(iter(up))
     if len(up) > 1:

@@ -13,6 +13,7 @@ from rich.live import Live
 
 from .. import bundle, lint, render, runtime, topology
 from .._display import status_json, status_view
+from ..errors import LabError
 from ..lifecycle import Lab
 from ..paths import LabPaths
 from ._base import (
@@ -77,9 +78,16 @@ def lint_before_start(topo: topology.Topology) -> None:
 def down(name: str | None, all_labs: bool) -> None:
     """Remove a lab's containers and network (safe to repeat)."""
     names = sorted(runtime.labs()) if all_labs else [resolve_name(name)]
-    for lab_name in names:
-        containers, networks = runtime.remove_lab(lab_name)
+    problems = []
+    for lab_name in names:  # one lab that cannot be removed does not stop the others
+        try:
+            containers, networks = runtime.remove_lab(lab_name)
+        except LabError as exc:
+            problems.append(str(exc))
+            continue
         err.print(f"lab {lab_name}: removed {containers} containers, {networks} networks")
+    if problems:
+        fail("\n".join(problems))
 
 
 @main.command()
