@@ -30,6 +30,8 @@ __all__ = ["Lab", "LinkState", "NodeState"]
 Progress = Callable[[str], None]
 # a node that booted this much before the last one may have probed a peer that was down
 EARLY_BOOT_S = 3.0
+# links still not OK this long after the last re-probe get another (first probe is at +5 s)
+REPROBE_AFTER_S = 9.0
 
 
 def _quiet(_: str) -> None:
@@ -199,6 +201,7 @@ class Lab:
             )
             progress(f"all {len(names)} nodes booted ({time.monotonic() - started:.1f} s)")
             self._requalify_early(booted, pool, progress)
+            kicked = time.monotonic()
             pending = names
             while pending:
                 views = dict(zip(pending, pool.map(self.links, pending), strict=True))
@@ -216,6 +219,11 @@ class Lab:
                         f"lab '{self.name}': peer links not OK after {timeout:.0f} s: "
                         + ", ".join(x for node in pending for x in waiting[node])
                     )
+                if pending and time.monotonic() - kicked > REPROBE_AFTER_S:
+                    # a probe lost to a busy peer is retried only 60 s later: ask again
+                    progress(f"re-probing peers of {len(pending)} nodes with links not OK")
+                    list(pool.map(lambda n: self.cli(n, "module reload pbx_dundi.so"), pending))
+                    kicked = time.monotonic()
                 if pending:
                     time.sleep(0.5)
         elapsed = time.monotonic() - started
