@@ -25,23 +25,18 @@ def broken_seed(tmp_path: Path, old: str, new: str) -> scenario.Scenario:
     return scenario.load(path)
 
 
-def first_failure(outcome: scenario.Outcome) -> scenario.StepResult:
+@pytest.mark.parametrize(
+    ("c_peers", "prefix"),
+    [("", "bite-edge"), ("    peers: [{node: d, inkey: b}]\n", "bite-key")],
+    ids=["without-the-trust-edge-c-d", "when-c-expects-the-wrong-key-for-d"],
+)
+def test_the_seed_chain_fails_at_its_first_lookup(
+    tmp_path: Path, c_peers: str, prefix: str
+) -> None:
+    broken = broken_seed(tmp_path, "    peers: [d]\n", c_peers)
+    outcome = scenario.execute(broken, lab_name=unique(prefix), root=tmp_path)
     assert not outcome.passed
-    return next(r for r in outcome.results if not r.ok)
-
-
-def test_the_seed_chain_fails_without_the_trust_edge_c_to_d(tmp_path: Path) -> None:
-    broken = broken_seed(tmp_path, "    peers: [d]\n", "")
-    outcome = scenario.execute(broken, lab_name=unique("bite-edge"), root=tmp_path)
-    failed = first_failure(outcome)
-    assert failed.step.kind == "lookup"
-    assert failed.seen.startswith("not found")
-
-
-def test_the_seed_chain_fails_when_c_expects_the_wrong_key_for_d(tmp_path: Path) -> None:
-    broken = broken_seed(tmp_path, "    peers: [d]\n", "    peers: [{node: d, inkey: b}]\n")
-    outcome = scenario.execute(broken, lab_name=unique("bite-key"), root=tmp_path)
-    failed = first_failure(outcome)
+    failed = next(r for r in outcome.results if not r.ok)
     assert failed.step.kind == "lookup"
     assert failed.seen.startswith("not found")
 
