@@ -330,7 +330,7 @@ class Lab:
         """Run one Asterisk CLI command on `node` and return its output."""
         self._known(node)
         code, output = runtime.exec_in(self.name, node, ["asterisk", "-rx", command])
-        if code != 0:
+        if code != 0 or output.startswith("No such command"):
             raise LabRuntimeError(f"asterisk on {node} refused '{command}': {output.strip()}")
         return output
 
@@ -358,7 +358,8 @@ class Lab:
         self, number: str, network: str | None = None, *, from_node: str, bypass: bool = False
     ) -> probes.LookupResult:
         """`dundi lookup` from a node; answers carry the answering entity ID."""
-        network = network or self.topology.networks[0]
+        self._known(from_node)
+        network = self._network(network)
         started = time.monotonic()
         output = self.cli(from_node, probes.show_lookup(number, network, bypass=bypass))
         return probes.parse_lookup(number, network, output, (time.monotonic() - started) * 1000)
@@ -379,7 +380,7 @@ class Lab:
     ) -> list[probes.CallResult]:
         """Place one call per number from `from_node`, all at once; their results in order."""
         self._known(from_node)
-        network = network or self.topology.networks[0]
+        network = self._network(network)
         ids = [str(secrets.randbelow(10**8)).zfill(8) for _ in numbers]
         script = probes.call_script(list(zip(ids, numbers, strict=True)), network, timeout)
         code, output = runtime.exec_in(self.name, from_node, ["sh", "-c", script])
@@ -434,6 +435,15 @@ class Lab:
             for pub in self.paths.keys(node.name).glob("*.pub"):
                 (folder / pub.name).write_bytes(pub.read_bytes())
         return dest
+
+    def _network(self, network: str | None) -> str:
+        """The named DUNDi network (default: the lab's first); LabError if unknown."""
+        if network is None:
+            return self.topology.networks[0]
+        if network not in self.topology.networks:
+            known = ", ".join(self.topology.networks)
+            raise LabError(f"no network '{network}' in lab '{self.name}' (known: {known})")
+        return network
 
     def _known(self, node: str) -> None:
         try:

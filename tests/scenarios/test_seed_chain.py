@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from lab.errors import LabError
 from lab.lifecycle import Lab
 
 pytestmark = pytest.mark.docker
@@ -88,3 +89,12 @@ def test_twenty_simultaneous_calls_from_a_are_all_answered_by_d_with_media_verif
     starts = [float(r.fields["start"]) for r in results]
     ends = [float(r.fields["end"]) for r in results]
     assert max(starts) < min(ends), "the calls were not all up at the same time"
+
+
+def test_unknown_nodes_networks_and_commands_are_clear_errors(lab: Lab) -> None:
+    with pytest.raises(LabError, match=r"no network 'nonet' in lab .* \(known: network1\)"):
+        lab.lookup(D_NUMBER, "nonet", from_node="a")
+    with pytest.raises(LabError, match=r"no node 'z' in lab .* \(known: a, b, c, d\)"):
+        lab.call("z", D_NUMBER)
+    with pytest.raises(LabError, match="refused 'bogus command'"):
+        lab.cli("a", "bogus command")
