@@ -107,14 +107,11 @@ class Lab:
             lab = cls(topo, paths)
             progress(f"network {network} ({topo.subnet})")
             progress(f"rendering configs and keys into {paths.root}")
-            render.write_lab(topo, paths)
-            for node in topo.nodes:
-                if node.imported is not None:
-                    changed = paths.import_report(node.name).read_text().count("\n    + ")
-                    progress(
-                        f"{node.name}: imported {node.imported.written}, {changed} lines "
-                        f"changed for the lab (see {paths.import_report(node.name)})"
-                    )
+            for node, changes in render.write_lab(topo, paths).items():
+                progress(
+                    f"{node}: {len(changes)} lines of the member's files changed for the lab "
+                    f"(see {paths.import_report(node)})"
+                )
             runtime.start_containers(
                 [
                     runtime.ContainerSpec(

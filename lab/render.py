@@ -212,23 +212,34 @@ def render_compose(lab: Topology, paths: LabPaths) -> str:
 
 def render_lab(lab: Topology, paths: LabPaths) -> dict[Path, str]:
     """Every text file of the lab, by path; nothing is written."""
+    return _render_all(lab, paths)[0]
+
+
+def _render_all(
+    lab: Topology, paths: LabPaths
+) -> tuple[dict[Path, str], dict[str, list[importer.Change]]]:
+    """Every file, and for each imported node the changes made to its member's files
+    (each node rendered once; an imported node's report is one of the files)."""
     files = {paths.compose_file: render_compose(lab, paths)}
-    for node in lab.nodes:
-        for name, text in render_node(lab, node).items():
-            files[paths.etc(node.name) / name] = text
-    return files
-
-
-def write_lab(lab: Topology, paths: LabPaths) -> None:
-    """Render everything, then write it and the nodes' keys under the lab folder."""
-    files = render_lab(lab, paths)
+    changed: dict[str, list[importer.Change]] = {}
     for node in lab.nodes:
         if node.imported is not None:
-            changes = render_imported(lab, node)[1]
+            rendered, changed[node.name] = render_imported(lab, node)
             files[paths.import_report(node.name)] = (
                 f"; changes dundi-lab made to {node.imported.dir} to run it as node "
-                f"{node.name}\n" + "\n".join(str(c) for c in changes) + "\n"
+                f"{node.name}\n" + "\n".join(str(c) for c in changed[node.name]) + "\n"
             )
+        else:
+            rendered = _render_generated(lab, node)
+        for name, text in rendered.items():
+            files[paths.etc(node.name) / name] = text
+    return files, changed
+
+
+def write_lab(lab: Topology, paths: LabPaths) -> dict[str, list[importer.Change]]:
+    """Render everything, then write it and the nodes' keys under the lab folder;
+    returns, per imported node, what was changed in the member's files."""
+    files, changed = _render_all(lab, paths)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -248,3 +259,4 @@ def write_lab(lab: Topology, paths: LabPaths) -> None:
                 if conf.parent.resolve() != copy.resolve():
                     (copy / conf.name).write_bytes(conf.read_bytes())
     keys.ensure_keys(lab, paths)
+    return changed
