@@ -329,13 +329,6 @@ def start(lab: str, node: str) -> None:
         _client().containers.get(container_name(lab, node)).start()
 
 
-def container_stats(lab: str, node: str) -> dict[str, Any]:
-    with _docker(f"cannot read stats of node {node}"):
-        stats = _client().containers.get(container_name(lab, node)).stats(stream=False)
-        assert isinstance(stats, dict)
-        return stats
-
-
 def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *, boot_timeout: float = 60) -> str:
     """Boot `ref` with the given config folders, run one CLI command, remove it."""
     client = _client()
