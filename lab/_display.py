@@ -72,7 +72,10 @@ def status_view(name: str, states: list[NodeState]) -> Group:
         parts.append(matrix(states))
     total = sum(len(s.links) for s in states)
     ok = sum(ln.ok for s in states for ln in s.links)
-    parts.append(Text(f"{len(states)} nodes, {ok}/{total} peer links OK"))
+    summary = f"{len(states)} nodes, {ok}/{total} peer links OK"
+    if unprobed := sum(ln.status.startswith("UNKNOWN") for s in states for ln in s.links):
+        summary += f", {unprobed} not probed yet (pbx_dundi probes a peer 5 s after loading)"
+    parts.append(Text(summary))
     return Group(*parts)
 
 

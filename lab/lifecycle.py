@@ -52,6 +52,16 @@ class LinkState:
     def ok(self) -> bool:
         return self.status.startswith("OK")
 
+    @property
+    def usable(self) -> bool:
+        """pbx_dundi sends queries over it: the peer answered its last probe in time,
+        has not been probed yet (the first probe is 5 s after loading), or is not probed."""
+        return self.ok or self.status.startswith(("UNKNOWN", "Unmonitored"))
+
+    def ready(self, settled: bool) -> bool:
+        """Usable; when `settled`, also probed (or never probed: qualify=no)."""
+        return self.usable and (not settled or not self.status.startswith("UNKNOWN"))
+
 
 @dataclass(frozen=True)
 class NodeState:
@@ -83,9 +93,11 @@ class Lab:
         subnet: str | None = None,
         root: Path | None = None,
         ready_timeout: float = 90,
+        wait_links: bool = False,
         progress: Progress = _quiet,
     ) -> Lab:
-        """Validate, render, start and wait until ready; on any failure remove it all."""
+        """Validate, render, start and wait until ready (see `wait_ready`); on any failure
+        remove it all."""
         topo = (
             source
             if isinstance(source, Topology)
@@ -127,7 +139,7 @@ class Lab:
                 ],
                 progress,
             )
-            lab.wait_ready(ready_timeout, progress)
+            lab.wait_ready(ready_timeout, progress, wait_links=wait_links)
         except BaseException as failure:
             try:
                 lab.down()
@@ -187,8 +199,14 @@ class Lab:
         """Remove the lab's containers and network; safe to call again."""
         return runtime.remove_lab(self.name)
 
-    def wait_ready(self, timeout: float = 90, progress: Progress = _quiet) -> float:
-        """Wait until every node is fully booted and every mutual trust edge is OK."""
+    def wait_ready(
+        self, timeout: float = 90, progress: Progress = _quiet, *, wait_links: bool = False
+    ) -> float:
+        """Wait until every node is fully booted and every mutual trust edge is usable:
+        pbx_dundi will send queries over it (`LinkState.usable`). With `wait_links`,
+        wait until every edge is OK, which takes pbx_dundi's first probe, 5 s after it
+        loads."""
+        wanted = "OK" if wait_links else "usable"
         started = time.monotonic()
         deadline = started + timeout
         names = [n.name for n in self.topology.nodes]
@@ -206,25 +224,25 @@ class Lab:
                     node: [
                         f"{node}→{s.peer} {s.status}"
                         for s in links
-                        if s.mutual and not s.ok and not s.status.startswith("Unmonitored")
+                        if s.mutual and not s.ready(wait_links)
                     ]
                     for node, links in views.items()
                 }
                 pending = [node for node, bad in waiting.items() if bad]
                 if pending and time.monotonic() > deadline:
                     raise ReadinessTimeout(
-                        f"lab '{self.name}': peer links not OK after {timeout:.0f} s: "
+                        f"lab '{self.name}': peer links not {wanted} after {timeout:.0f} s: "
                         + ", ".join(x for node in pending for x in waiting[node])
                     )
                 if pending and time.monotonic() - kicked > REPROBE_AFTER_S:
                     # a probe lost to a busy peer is retried only 60 s later: ask again
-                    progress(f"re-probing peers of {len(pending)} nodes with links not OK")
+                    progress(f"re-probing peers of {len(pending)} nodes with links not {wanted}")
                     list(pool.map(lambda n: self.cli(n, "module reload pbx_dundi.so"), pending))
                     kicked = time.monotonic()
                 if pending:
                     time.sleep(0.5)
         elapsed = time.monotonic() - started
-        progress(f"every peer link OK ({elapsed:.1f} s)")
+        progress(f"every peer link {wanted} ({elapsed:.1f} s)")
         return elapsed
 
     def _requalify_early(

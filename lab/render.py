@@ -17,7 +17,7 @@ from . import images, importer, keys
 from .paths import LabPaths
 from .topology import Node, Topology
 
-__all__ = ["MODULES", "NODE_FILES", "render_lab", "render_node", "write_lab"]
+__all__ = ["NODE_FILES", "render_lab", "render_node", "write_lab"]
 
 NODE_FILES = (
     "asterisk.conf",
@@ -26,29 +26,6 @@ NODE_FILES = (
     "dundi.conf",
     "iax.conf",
     "extensions.conf",
-)
-
-# Every module a node loads (modules.conf has autoload = no).
-MODULES = (
-    "res_crypto.so",
-    "pbx_dundi.so",
-    "chan_iax2.so",
-    "pbx_config.so",
-    "app_dial.so",
-    "app_read.so",
-    "app_senddtmf.so",
-    "app_playtones.so",
-    "app_stack.so",
-    "func_db.so",
-    "func_strings.so",
-    "func_cut.so",
-    "func_callerid.so",
-    "func_channel.so",
-    "func_dialplan.so",
-    "res_clioriginate.so",
-    "codec_ulaw.so",
-    "bridge_simple.so",
-    "res_timing_timerfd.so",
 )
 
 _ENV = jinja2.Environment(
@@ -183,7 +160,7 @@ def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
             {"network": n.name, "context": n.context, "weight": n.weight} for n in networks
         ],
         "peers": peers,
-        "modules": MODULES,
+        "modules": images.MODULES,
         "outgoing_sip_tech": node.version != "16",
         "dial_pattern": "_" + "X" * lab.number_length,
         "incoming_patterns": incoming,

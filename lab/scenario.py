@@ -144,7 +144,11 @@ def execute(
 ) -> Outcome:
     """Start the scenario's lab, run its steps, save artifacts on failure, always tear down."""
     started = time.monotonic()
-    lab = Lab.start(scenario.topology.renamed(lab_name), root=root, progress=progress)
+    # steps start on a settled network: every trust edge probed and OK, so a step that
+    # stops a node or cuts a link sees the same link states on every run
+    lab = Lab.start(
+        scenario.topology.renamed(lab_name), root=root, wait_links=True, progress=progress
+    )
     dest = artifacts / lab_name if artifacts else None
     try:
         results = tuple(run(scenario, lab, report))

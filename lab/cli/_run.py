@@ -36,6 +36,12 @@ from ._base import (
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--no-lint", is_flag=True, help="Start even if `lab lint` finds errors.")
 @click.option(
+    "--wait-links",
+    is_flag=True,
+    help="Also wait until every trust edge answered pbx_dundi's first probe (5 s after it "
+    "loads); without it, links not probed yet count as ready, as pbx_dundi uses them.",
+)
+@click.option(
     "--bundle",
     "bundle_file",
     type=click.Path(exists=True, dir_okay=False),
@@ -47,9 +53,11 @@ def up(
     subnet: str | None,
     timeout: float,
     no_lint: bool,
+    wait_links: bool,
     bundle_file: str | None,
 ) -> None:
-    """Validate TOPOLOGY_FILE, start its nodes and wait until every peer link is OK."""
+    """Validate TOPOLOGY_FILE, start its nodes and wait until they are ready: every node
+    booted, every trust edge usable (answered its probe, or not probed yet)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dundi-lab-bundle-") as unpacked:
         if bundle_file:
@@ -58,7 +66,9 @@ def up(
         topo = topology.load(topology_file, name=name, subnet=subnet)
         if not no_lint:
             lint_before_start(topo)
-        lab = Lab.start(topo, ready_timeout=timeout, progress=progress_printer())
+        lab = Lab.start(
+            topo, ready_timeout=timeout, wait_links=wait_links, progress=progress_printer()
+        )
     err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
     print_status(lab.name, lab.status())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lab import capture, probes, runtime
+from lab.dundi_wire import DundiPacket
 from lab.lifecycle import Lab
 from tests.support import ROOT, unique
 
@@ -49,6 +50,15 @@ class Captured:
     def between(self, src: str, dst: str) -> list[capture.DundiSeen]:
         return [
             s for s in self.seen if (s.datagram.src, s.datagram.dst) == (self.ip(src), self.ip(dst))
+        ]
+
+    def queries(self, src: str, dst: str) -> list[DundiPacket]:
+        """Transactions `src` opened with `dst` that carry a query: encrypted, unlike
+        pbx_dundi's link probes (a clear NULL), which may fall in the capture too."""
+        return [
+            s.packet
+            for s in self.between(src, dst)
+            if s.packet.opens_transaction and s.packet.encrypted
         ]
 
 
@@ -144,7 +154,7 @@ def test_queries_and_answers_cross_the_wire_encrypted_never_as_clear_dpdiscover(
     assert "ENCRYPT" in commands
     assert not commands & {"DPDISCOVER", "DPRESPONSE"}, commands
     # a opens a transaction with b: ENCRYPT from a's EID; b's first reply answers it
-    query = next(s.packet for s in captured.between("a", "b") if s.packet.opens_transaction)
+    query = captured.queries("a", "b")[0]
     assert query.command == "ENCRYPT" and query.encrypted
     assert query.first("eid") == captured.lab.topology.node("a").eid
     assert query.first("number") is None  # the number travels inside ENCDATA
@@ -158,7 +168,7 @@ def test_queries_and_answers_cross_the_wire_encrypted_never_as_clear_dpdiscover(
 
 
 def test_b_forwards_the_query_to_c_under_its_own_eid(captured: Captured) -> None:
-    forwarded = [s.packet for s in captured.between("b", "c") if s.packet.opens_transaction]
+    forwarded = captured.queries("b", "c")
     assert forwarded
     assert {p.first("eid") for p in forwarded} == {captured.lab.topology.node("b").eid}
     assert any(s.packet.first_reply for s in captured.between("c", "b"))
@@ -167,14 +177,14 @@ def test_b_forwards_the_query_to_c_under_its_own_eid(captured: Captured) -> None
 def test_the_first_query_in_a_fresh_lab_carries_the_session_key(captured: Captured) -> None:
     # pbx_dundi sends the RSA-encrypted AES key and its signature once per peer, then
     # only the key's CRC32; the lab has just started, so the first a → b query has it
-    first = next(s.packet for s in captured.between("a", "b") if s.packet.opens_transaction)
+    first = captured.queries("a", "b")[0]
     assert [ie.name for ie in first.ies] == ["eid", "sharedkey", "signature", "encdata"]
 
 
 def test_acks_are_in_the_clear_and_close_each_transaction(captured: Captured) -> None:
     acks = [s.packet for s in captured.seen if s.packet.command == "ACK"]
     assert acks and not any(a.encrypted for a in acks)
-    queries = [s.packet for s in captured.between("a", "b") if s.packet.opens_transaction]
+    queries = captured.queries("a", "b")
     final_acks = {a.strans for a in (s.packet for s in captured.between("a", "b")) if a.final}
     assert {q.strans for q in queries} <= final_acks
 

@@ -20,9 +20,14 @@ def lab(running_lab: Callable[..., object]) -> Iterator[Lab]:
         yield started
 
 
-def test_every_peer_link_is_ok_once_up(lab: Lab) -> None:
+def test_every_peer_link_is_usable_once_up_and_ok_after_the_first_probe(lab: Lab) -> None:
     links = [link for state in lab.status() for link in state.links]
     assert len(links) == 6
+    assert all(link.usable for link in links), links
+
+    lab.wait_ready(30, wait_links=True)  # pbx_dundi probes each peer 5 s after loading
+
+    links = [link for state in lab.status() for link in state.links]
     assert all(link.ok for link in links), links
 
 

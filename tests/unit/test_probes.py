@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lab import probes
+from lab.lifecycle import LinkState
 
 LOOKUP = """\
   1.     0 IAX2/dundi:UiybADB+3kzws6YKRC7SUQ==@10.77.243.13/555000123 (EXISTS|CANMATCH)
@@ -78,3 +81,23 @@ def test_a_call_whose_record_never_ended_is_a_timeout() -> None:
     text = "/labcall/1/start : 1.0\n/labcall/1/status : FOUND\n"
     call = probes.parse_call("555000123", "034111111", text)
     assert not call.answered and call.status == "TIMEOUT"
+
+
+@pytest.mark.parametrize(
+    ("status", "usable", "settled"),
+    [
+        ("OK (1 ms)", True, True),
+        ("UNKNOWN", True, False),  # not probed yet: pbx_dundi still sends queries over it
+        ("Unmonitored", True, True),  # qualify=no: never probed
+        ("UNREACHABLE", False, False),
+        ("LAGGED (2100 ms)", False, False),
+        ("ABSENT", False, False),  # not in `dundi show peers` at all
+    ],
+)
+def test_a_link_is_ready_when_pbx_dundi_would_use_it(
+    status: str, usable: bool, settled: bool
+) -> None:
+    link = LinkState(node="a", peer="b", status=status, latency_ms=None, mutual=True)
+    assert link.usable is usable
+    assert link.ready(settled=False) is usable
+    assert link.ready(settled=True) is settled
