@@ -146,8 +146,13 @@ def execute(
     started = time.monotonic()
     # steps start on a settled network: every trust edge probed and OK, so a step that
     # stops a node or cuts a link sees the same link states on every run
+    topo = scenario.topology.renamed(lab_name)
     lab = Lab.start(
-        scenario.topology.renamed(lab_name), root=root, wait_links=True, progress=progress
+        topo,
+        root=root,
+        ready_timeout=max(90, 3 * len(topo.nodes)),  # 50 nodes on 2 busy cores: ~60 s
+        wait_links=True,
+        progress=progress,
     )
     dest = artifacts / lab_name if artifacts else None
     try:

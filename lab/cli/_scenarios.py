@@ -75,15 +75,26 @@ def generate() -> None:
 @click.option("--nodes", "count", type=click.IntRange(2, 250), required=True)
 @click.option("--chord-every", default=6, show_default=True, help="A chord from every Nth node.")
 @click.option("--chord-span", type=int, help="How far a chord reaches (default: nodes/2 - 1).")
+@click.option("--lookups", is_flag=True, help="Add steps: every node looks up its farthest node.")
 @click.option("--steps", is_flag=True, help="Add steps: every node calls its farthest node.")
 @click.option("--name", "-n", help="Lab name (default: ring-N).")
 def generate_ring(
-    count: int, chord_every: int, chord_span: int | None, steps: bool, name: str | None
+    count: int,
+    chord_every: int,
+    chord_span: int | None,
+    lookups: bool,
+    steps: bool,
+    name: str | None,
 ) -> None:
     """A ring of NODES nodes with chords."""
     click.echo(
         ring_with_chords(
-            count, chord_every=chord_every, chord_span=chord_span, steps=steps, lab_name=name
+            count,
+            chord_every=chord_every,
+            chord_span=chord_span,
+            steps=steps,
+            lookups=lookups,
+            lab_name=name,
         ),
         nl=False,
     )
