@@ -46,7 +46,7 @@ from unittest import mock
 from rich.console import Console
 from rich.table import Table
 
-from lab import generate, images, keys, lifecycle, render, runtime, topology
+from lab import generate, images, keys, lifecycle, render, runtime, scenario, topology
 from lab.errors import LabError
 from lab.lifecycle import Lab
 from lab.probes import CallResult
@@ -57,7 +57,8 @@ VERSION = "22"
 FLOOR = "bench-floor"  # label value of the bare containers and their network
 FLOOR_NET = f"dundi-lab-{FLOOR}"
 CHAIN = 7  # nodes in the lookup/call chain: hops 1..6 from its first node
-SECTIONS = ("build", "up", "chain")
+SECTIONS = ("build", "up", "chain", "scenario")
+RING50 = Path(__file__).resolve().parent.parent / "scenarios" / "ring-50.yaml"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 log = Console(stderr=True, highlight=False)
@@ -328,7 +329,7 @@ class Profile:
         requalify = self.seconds["re-probe early nodes"]
         out["boot (all fully booted)"] = boot
         out["re-probe early nodes"] = requalify
-        out["peer links OK"] = ready - boot - requalify
+        out["peer links usable"] = ready - boot - requalify
         out["other"] = total - sum(out.values())
         out["_execs"] = float(len(self.execs))
         median = statistics.median
@@ -505,10 +506,14 @@ def bench_up(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None:
         mine: list[dict[str, Any]] = []
         for run in range(runs):
             # lab and floor take turns, so both see the same background load
-            up, down, stages = up_down_once(res, count, run == 0, tmp, created)
+            up, links_ok, down, stages = up_down_once(res, count, run == 0, tmp, created)
             created.add(FLOOR)
             floor = {"floor_up": floor_up(count, ref, tmp / FLOOR), "floor_down": floor_down()}
-            mine.append({"nodes": count, "run": run + 1, "up": up, "down": down, **floor, **stages})
+            mine.append(
+                {"nodes": count, "run": run + 1, "up": up, "links_ok": links_ok, "down": down}
+                | floor
+                | stages
+            )
             log.print(
                 f"{count:>2} nodes, run {run + 1}/{runs}: up {up:.1f} s, down {down:.1f} s; "
                 f"floor up {floor['floor_up']:.1f} s, down {floor['floor_down']:.1f} s"
@@ -516,6 +521,7 @@ def bench_up(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None:
         profiles += mine
         case = f"{count} nodes"
         add("lab up → ready", case, "s", [r["up"] for r in mine])
+        add("lab up → every trust edge OK (--wait-links)", case, "s", [r["links_ok"] for r in mine])
         add("floor: docker run ×N (sleep)", case, "s", [r["floor_up"] for r in mine])
         add("lab down", case, "s", [r["down"] for r in mine])
         add("floor: docker rm -f ×N", case, "s", [r["floor_down"] for r in mine])
@@ -524,8 +530,9 @@ def bench_up(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None:
 
 def up_down_once(
     res: Results, count: int, measure_memory: bool, tmp: Path, created: set[str]
-) -> tuple[float, float, dict[str, float]]:
-    """One ring of `count` nodes: time `lab up` to ready (profiled) and `lab down`."""
+) -> tuple[float, float, float, dict[str, float]]:
+    """One ring of `count` nodes: time `lab up` to ready (profiled), on to every trust
+    edge OK (what `lab up --wait-links` waits for), and `lab down`."""
     name = unique(f"bench-up{count}")
     source = tmp / f"{name}.yaml"
     source.write_text(generate.ring_with_chords(count))
@@ -535,14 +542,17 @@ def up_down_once(
         started = time.perf_counter()
         lab = Lab.start(source, name=name, root=tmp, ready_timeout=60 + 3 * count)
         up = time.perf_counter() - started
-        try:
-            cpu = cpu_delta(cpu_before, CpuScope.of(lab).snapshot())
-            if measure_memory:
-                memory(res, lab, before)
-            boots = boot_timeline(lab)
-        finally:
-            down = timed(lab.down)
-    return up, down, profile.stages(up) | boots | {f"CPU: {k}": v for k, v in cpu.items()}
+        stages = profile.stages(up)
+    try:
+        cpu = cpu_delta(cpu_before, CpuScope.of(lab).snapshot())
+        lab.wait_ready(60 + 3 * count, wait_links=True)
+        links_ok = time.perf_counter() - started
+        if measure_memory:
+            memory(res, lab, before)
+        boots = boot_timeline(lab)
+    finally:
+        down = timed(lab.down)
+    return up, links_ok, down, stages | boots | {f"CPU: {k}": v for k, v in cpu.items()}
 
 
 def boot_timeline(lab: Lab) -> dict[str, float]:
@@ -596,7 +606,7 @@ def memory(res: Results, lab: Lab, mem_before: float) -> None:
 def add_profile_rows(res: Results, profiles: list[dict[str, Any]]) -> None:
     """Stages of `lab up` for each size; per-container medians for the largest only."""
     largest = max(p["nodes"] for p in profiles)
-    skip = ("nodes", "run", "up", "down", "floor_up", "floor_down", "_execs")
+    skip = ("nodes", "run", "up", "links_ok", "down", "floor_up", "floor_down", "_execs")
     for count in sorted({p["nodes"] for p in profiles}):
         add = res.adder(f"lab up stages, {count} nodes")
         runs = [p for p in profiles if p["nodes"] == count]
@@ -806,21 +816,23 @@ def concurrent_batch(res: Results, lab: Lab, count: int) -> None:
     except LabError as exc:
         results, trouble = [], f"call script failed: {str(exc).splitlines()[0][:120]}"
     wall = time.perf_counter() - started
-    outcomes: list[dict[str, Any]] = [
-        {"ok": False, "why": trouble, "wall_s": wall} for _ in range(count)
-    ] if trouble else []
+    outcomes: list[dict[str, Any]] = (
+        [{"ok": False, "why": trouble, "wall_s": wall} for _ in range(count)] if trouble else []
+    )
     for result in results:
         why_not = failure(lab, result, number, last.name)
-        outcomes.append({
-            "ok": why_not is None,
-            "why": why_not,
-            "span": call_span(result),
-            "setup_ms": result.setup_ms,
-            "wall_s": wall,
-            "status": result.status,
-            "cause": result.cause,
-            "digits": result.digits,
-        })
+        outcomes.append(
+            {
+                "ok": why_not is None,
+                "why": why_not,
+                "span": call_span(result),
+                "setup_ms": result.setup_ms,
+                "wall_s": wall,
+                "status": result.status,
+                "cause": result.cause,
+                "digits": result.digits,
+            }
+        )
     cpu = cpu_delta(cpu_before, scope.snapshot())
     busy1, total1 = cpu_times()
     ok = sum(o["ok"] for o in outcomes)
@@ -925,7 +937,7 @@ def peak(calls: list[dict[str, Any]]) -> float:
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    if unit in ("calls", "%") or abs(value) >= 100:
+    if unit in ("calls", "steps", "%") or abs(value) >= 100:
         return f"{value:.0f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
@@ -966,8 +978,12 @@ def plot(res: Results, path: Path) -> bool:
     if not any(f.section in ("up/down", "lookups") for f in res.figures):
         return False  # nothing to draw
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for measure in ("lab up → ready", "floor: docker run ×N (sleep)"):
-        series(left, res, measure, r"(\d+) nodes", "o-" if measure.startswith("lab") else "o--")
+    for measure, style in (
+        ("lab up → ready", "o-"),
+        ("lab up → every trust edge OK (--wait-links)", "^-"),
+        ("floor: docker run ×N (sleep)", "o--"),
+    ):
+        series(left, res, measure, r"(\d+) nodes", style)
     for measure in ("lab down", "floor: docker rm -f ×N"):
         series(left, res, measure, r"(\d+) nodes", "s-" if measure.startswith("lab") else "s--")
     left.set(xlabel="nodes", ylabel="seconds", title="lab up / down vs node count")
@@ -1069,12 +1085,35 @@ def meta_data(args: argparse.Namespace, plan: Plan, before: dict[str, Any]) -> d
 # ---- main ---------------------------------------------------------------------
 
 
+def bench_scenario(res: Results, tmp: Path, created: set[str]) -> None:
+    """The shipped 50-node scenario as `lab test` runs it: up until every trust edge is
+    OK, every node looks up its farthest node (bypass), down."""
+    add = res.adder("scenario")
+    ring = scenario.load(RING50)
+    name = unique("bench-ring50")
+    created.add(name)
+    log.print(f"scenario {ring.name}: {len(ring.topology.nodes)} nodes, {len(ring.steps)} steps")
+    outcome = scenario.execute(ring, lab_name=name, root=tmp)
+    case = f"{len(ring.topology.nodes)} nodes"
+    failed = [r.step.describe() for r in outcome.results if not r.ok]
+    note = f"of {len(ring.steps)}" + (f"; failed: {', '.join(failed)}" if failed else "")
+    add("ring-50 scenario: steps passed", case, "steps", [sum(r.ok for r in outcome.results)], note)
+    add(
+        "ring-50 scenario: lookup step (wall)",
+        case,
+        "ms",
+        [r.seconds * 1000 for r in outcome.results],
+    )
+    add("ring-50 scenario: up + steps + down", case, "s", [outcome.seconds])
+
+
 def run_sections(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None:
     """Each section on its own: a failure is recorded (and shown), the next one still runs."""
     steps = {
         "build": lambda: bench_build(res, plan),
         "up": lambda: bench_up(res, plan, tmp, created),
         "chain": lambda: bench_chain(res, plan, tmp, created),
+        "scenario": lambda: bench_scenario(res, tmp, created),
     }
     for section in plan.sections:
         try:
