@@ -124,21 +124,28 @@ class Lab:
                     f"{node}: {len(changes)} lines of the member's files changed for the lab "
                     f"(see {paths.import_report(node)})"
                 )
-            runtime.start_containers(
-                [
-                    runtime.ContainerSpec(
-                        lab=topo.name,
-                        node=n.name,
-                        image=images.image_ref(n.version),
-                        network=network,
-                        ip=n.ip,
-                        etc=paths.etc(n.name),
-                        keys=paths.keys(n.name),
-                    )
-                    for n in topo.nodes
-                ],
-                progress,
-            )
+            holds = [paths.etc(n.name) / runtime.HOLD_FILE for n in topo.nodes]
+            for hold in holds:
+                hold.touch()
+            try:
+                runtime.start_containers(
+                    [
+                        runtime.ContainerSpec(
+                            lab=topo.name,
+                            node=n.name,
+                            image=images.image_ref(n.version),
+                            network=network,
+                            ip=n.ip,
+                            etc=paths.etc(n.name),
+                            keys=paths.keys(n.name),
+                        )
+                        for n in topo.nodes
+                    ],
+                    progress,
+                )
+            finally:  # every Asterisk starts now, within a second of the others
+                for hold in holds:
+                    hold.unlink(missing_ok=True)
             lab.wait_ready(ready_timeout, progress, wait_links=wait_links)
         except BaseException as failure:
             try:

@@ -164,6 +164,16 @@ def create_network(lab: str, subnet: str) -> str:
     return name
 
 
+# A node's Asterisk waits while this file is in its /etc/asterisk: `Lab.start` holds every
+# node until the last container runs, so no node probes a peer that is not started yet.
+HOLD_FILE = ".lab-hold"
+_COMMAND = [
+    "sh",
+    "-c",
+    f"while [ -e /etc/asterisk/{HOLD_FILE} ]; do sleep 0.05; done; exec asterisk -f",
+]
+
+
 def _create(spec: ContainerSpec) -> None:
     api = _client().api
     host_config = api.create_host_config(
@@ -180,6 +190,7 @@ def _create(spec: ContainerSpec) -> None:
     with _docker(f"cannot create node {spec.node}"):
         created = api.create_container(
             spec.image,
+            command=_COMMAND,
             name=spec.name,
             hostname=spec.node,
             host_config=host_config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,25 @@ def test_an_interrupted_up_removes_what_it_created(lab_root: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         Lab.start(PAIR, name=name, root=lab_root, progress=interrupt_after_first_start)
     assert nothing_left(name)
+    # the files that hold Asterisk back until every container runs are gone too
+    assert not list(lab_root.rglob(runtime.HOLD_FILE))
+
+
+def test_no_node_starts_asterisk_before_the_last_container_runs(lab_root: Path) -> None:
+    seen: list[str] = []
+
+    def note_logs(message: str) -> None:
+        if message.startswith("started"):  # a node's container runs; start_containers
+            node = message.split()[1]  # has not returned yet
+            time.sleep(1)  # Asterisk, if it were not held, would have booted by now
+            seen.append("\n".join(runtime.logs(name, node)))
+
+    name = unique("hold")
+    with Lab.up(PAIR, name=name, root=lab_root, progress=note_logs) as lab:
+        assert len(seen) == 2
+        assert not any("Asterisk" in log for log in seen), seen  # held: no log line yet
+        call = lab.call("a", "200000002")
+        assert call.answered and call.callee_code == lab.topology.node("b").code, call
 
 
 def test_a_bad_topology_is_reported_with_file_and_line_and_nothing_starts() -> None:
