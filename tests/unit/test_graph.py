@@ -67,7 +67,7 @@ def test_seed_chain_with_c_stopped_marks_where_the_lookup_died(
     died = traced("seed-c-stopped")
     text = graph.to_mermaid(seed_chain, trace=died)
     golden(GOLDEN / "seed-chain-c-stopped.mmd", text)
-    assert 'b ==>|2. no reply, 2000 ms| c' in text
+    assert "b ==>|2. no reply, 2000 ms| c" in text
     assert "class c dead" in text
 
 
@@ -87,7 +87,7 @@ def test_one_way_edge_points_from_the_side_that_may_ask() -> None:
     [edge] = graph.edges(pair("inbound", "outbound"))
     assert (edge.kind, edge.asker, edge.ends) == ("one-way", "b", ("b", "a"))
     assert '"b" -> "a" [label="outbound → inbound"]' in graph.to_dot(pair("inbound", "outbound"))
-    assert 'b -->|outbound → inbound| a' in graph.to_mermaid(pair("inbound", "outbound"))
+    assert "b -->|outbound → inbound| a" in graph.to_mermaid(pair("inbound", "outbound"))
 
 
 def test_an_edge_nobody_may_ask_over_is_closed_and_red() -> None:
