@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 DOCS = Path("usr/share/asterisk/documentation/core-en_US.xml")
+SOURCE = Path(__file__)  # part of the image tag: a change here rebuilds the image
 # configuration types of the core (main/*.c), documented under their own name
 # ("core" holds Asterisk 16's bucket type)
 CORE_CONFIG = frozenset({"cdr", "cel", "core", "features", "named_acl", "stasis", "udptl"})
@@ -45,17 +46,17 @@ def slim(path: Path, modules: frozenset[str]) -> tuple[int, int]:
     root = tree.getroot()
     entries = list(root)
     by_key = {(e.tag, e.get("name")): e for e in entries}
-    keep = {id(e) for e in entries if _wanted(e, modules)}
-    todo = [e for e in entries if id(e) in keep]
+    keep = {e for e in entries if _wanted(e, modules)}
+    todo = list(keep)
     while todo:  # an XInclude must find what it points at
         for include in todo.pop().iter(f"{{{_XINCLUDE}}}include"):
             match = _POINTER.search(include.get("xpointer", ""))
             target = by_key.get((match[1], match[2])) if match else None
-            if target is not None and id(target) not in keep:
-                keep.add(id(target))
+            if target is not None and target not in keep:
+                keep.add(target)
                 todo.append(target)
     for element in entries:
-        if id(element) not in keep:
+        if element not in keep:
             root.remove(element)
     tree.write(path, encoding="UTF-8", xml_declaration=True)
     return len(entries), len(keep)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from . import runtime
+from . import _xmldocs, runtime
 from .errors import ImageError
 
 __all__ = ["MODULES", "BuildResult", "build", "image_ref", "recipe"]
@@ -89,6 +89,7 @@ def _inputs(version: str) -> dict[str, Any]:
         "exclude": spec["exclude"],
         "suite": spec["versions"][version]["suite"],
         "modules": MODULES,
+        "xmldocs": hashlib.sha256(_xmldocs.SOURCE.read_bytes()).hexdigest(),
     }
 
 
