@@ -8,6 +8,7 @@ import time
 from ._steps import Step
 from .errors import LabError
 from .lifecycle import Lab
+from .redact import redact
 
 __all__ = ["execute_step"]
 
@@ -157,7 +158,7 @@ def _check_link(step: Step, lab: Lab) -> tuple[bool, str, str, str]:
 
 
 def _check_cli(step: Step, lab: Lab) -> tuple[bool, str, str, str]:
-    output = lab.cli(step.nodes[0], step.command)
+    output = redact(lab.cli(step.nodes[0], step.command))
     e = step.expect
     checks: list[tuple[bool, str]] = []
     if e.match is not None:

@@ -25,19 +25,12 @@ from pathlib import Path
 from . import runtime
 from .errors import LabError
 from .lifecycle import Lab
+from .redact import redact
 
-__all__ = ["SNAPSHOTS", "redact", "unpack", "write"]
+__all__ = ["SNAPSHOTS", "unpack", "write"]
 
 SNAPSHOTS = ("dundi show peers", "dundi show mappings", "dundi show cache", "iax2 show peers")
-# user:secret@host, with or without the IAX2/ in front (DIALEDPEERNUMBER drops it)
-# (a config's literal ${SECRET} stays as written)
-_SECRET = re.compile(r"((?:IAX2/)?[\w-]+:)(?!\$\{)[^@\s\"',]+@")
 _PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-
-
-def redact(text: str) -> str:
-    """Mask the rotating DUNDi secret in dial strings (`IAX2/dundi:<secret>@host`)."""
-    return _SECRET.sub(r"\1<secret>@", text)
 
 
 def write(lab: Lab, out: Path) -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 from . import images, probes, render, runtime, topology
 from .errors import LabError, LabRuntimeError, NodeDied, ReadinessTimeout
 from .paths import LabPaths
+from .redact import redact
 from .topology import Node, Topology
 
 __all__ = ["Lab", "LinkState", "NodeState"]
@@ -400,18 +401,31 @@ class Lab:
         *,
         timeout: float = 30,
     ) -> list[probes.CallResult]:
-        """Place one call per number from `from_node`, all at once; their results in order."""
+        """Place one call per number from `from_node`, all at once; their results in order.
+
+        Every command is an argv list: the numbers (digits only, checked first) reach
+        Asterisk's CLI, never a shell.
+        """
         self._known(from_node)
         network = self._network(network)
-        ids = [str(secrets.randbelow(10**8)).zfill(8) for _ in numbers]
-        script = probes.call_script(list(zip(ids, numbers, strict=True)), network, timeout)
-        code, output = runtime.exec_in(self.name, from_node, ["sh", "-c", script])
-        if code != 0:
-            raise LabRuntimeError(f"the calls from {from_node} could not be placed: {output}")
+        batch = str(secrets.randbelow(10**8)).zfill(8)
+        commands = [probes.originate(batch, i, n, network) for i, n in enumerate(numbers)]
+        if not commands:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(commands))) as pool:
+            list(pool.map(lambda command: self.cli(from_node, command), commands))
+        deadline = time.monotonic() + timeout
+        show = f"database show labcall {batch}"
+        while True:
+            output = self.cli(from_node, show)
+            if probes.ended_calls(output) >= len(numbers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.cli(from_node, f"database deltree labcall {batch}")
         caller = render.caller_number(self.topology, self.topology.node(from_node))
         return [
-            probes.parse_call(number, caller, output, call_id)
-            for call_id, number in zip(ids, numbers, strict=True)
+            probes.parse_call(number, caller, output, f"{batch}/{i}")
+            for i, number in enumerate(numbers)
         ]
 
     def node_for(self, host_or_eid: str) -> Node | None:
@@ -445,13 +459,13 @@ class Lab:
                 log = "\n".join(runtime.logs(self.name, node.name))
             except LabError as exc:
                 log = f"(no log: {exc})"
-            (folder / "asterisk.log").write_text(log + "\n")
+            (folder / "asterisk.log").write_text(redact(log) + "\n")
             for command in ("dundi show peers", "dundi show mappings", "iax2 show peers"):
                 try:
                     text = self.cli(node.name, command)
                 except LabError as exc:
                     text = f"(not available: {exc})"
-                (folder / (command.replace(" ", "-") + ".txt")).write_text(text)
+                (folder / (command.replace(" ", "-") + ".txt")).write_text(redact(text))
             for conf in self.paths.etc(node.name).glob("*.conf"):
                 (folder / conf.name).write_bytes(conf.read_bytes())
             for pub in self.paths.keys(node.name).glob("*.pub"):

@@ -7,12 +7,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import LabError
+
 __all__ = [
     "Answer",
     "CallResult",
     "LookupResult",
     "PeerState",
-    "call_script",
+    "check_number",
+    "ended_calls",
+    "originate",
     "parse_call",
     "parse_lookup",
     "parse_peers",
@@ -126,8 +130,24 @@ class CallResult:
         return self.dialed.split("@", 1)[1].split("/", 1)[0]
 
 
+# The longest number a lab takes: 20 digits (the largest number_length) and room for
+# "a digit too long" tests; anything else is refused before it reaches a node.
+MAX_DIGITS = 24
+
+
+def check_number(number: str) -> str:
+    """`number` if it is 1 to MAX_DIGITS digits; LabError (one line) otherwise."""
+    if not (isinstance(number, str) and number.isascii() and number.isdigit()):
+        raise LabError(f"{number!r} is not a number: digits 0-9 only")
+    if len(number) > MAX_DIGITS:
+        raise LabError(
+            f"'{number[:30]}…' has {len(number)} digits; a number has at most {MAX_DIGITS}"
+        )
+    return number
+
+
 def show_lookup(number: str, network: str, *, bypass: bool = False) -> str:
-    return f"dundi lookup {number}@{network}" + (" bypass" if bypass else "")
+    return f"dundi lookup {check_number(number)}@{network}" + (" bypass" if bypass else "")
 
 
 def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> LookupResult:
@@ -178,30 +198,26 @@ def parse_peers(output: str) -> dict[str, PeerState]:
     return peers
 
 
-def call_script(calls: list[tuple[str, str]], network: str, timeout: float) -> str:
-    """Shell run inside the caller: originate every (call id, number) at once, wait until
-    each call's record has ended (or `timeout`), print the records and delete them."""
-    originate = "; ".join(
-        f"asterisk -rx 'channel originate Local/{call_id}*{number}@lab-call-{network} "
-        "extension s@lab-checker' >/dev/null"
-        for call_id, number in calls
-    )
-    rounds = int(timeout / 0.1)
-    mine = "|".join(call_id for call_id, _ in calls)  # other calls may run meanwhile
+def originate(batch: str, index: int, number: str, network: str) -> str:
+    """The CLI command that starts test call `index` of `batch` to `number` from a node.
+
+    Its record lands in the caller's AstDB under labcall/<batch>/<index>/ (start, status,
+    answer, digits heard, cause, dial status, dialled string, end).
+    """
     return (
-        f"{originate}; i=0; "
-        f"while [ $i -lt {rounds} ]; do "
-        f"ended=$(asterisk -rx 'database show labcall' | grep -cE '/({mine})/end ') ; "
-        f'[ "$ended" -ge {len(calls)} ] && break; sleep 0.1; i=$((i+1)); done; '
-        "asterisk -rx 'database show labcall'; "
-        + "; ".join(
-            f"asterisk -rx 'database deltree labcall/{call_id}' >/dev/null" for call_id, _ in calls
-        )
+        f"channel originate Local/{batch}*{index}*{check_number(number)}@lab-call-{network} "
+        "extension s@lab-checker"
     )
 
 
-def parse_call(number: str, caller: str, output: str, call_id: str = r"\d+") -> CallResult:
-    """The record of one call (`call_id`; any when not given) in `database show` output."""
+def ended_calls(output: str) -> int:
+    """How many call records in `database show` output have ended."""
+    return len(re.findall(r"^/labcall/\d+/\d+/end\s*:", output, re.MULTILINE))
+
+
+def parse_call(number: str, caller: str, output: str, call_id: str = r"\d+/\d+") -> CallResult:
+    """The record of one call (`call_id`, BATCH/INDEX; any when not given) in `database show`
+    output."""
     fields = {}
     for line in output.splitlines():
         match = re.match(rf"^/labcall/{call_id}/(\w+)\s*:\s*(.*?)\s*$", line)

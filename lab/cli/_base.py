@@ -71,6 +71,12 @@ def resolve_name(name: str | None) -> str:
     return Path(DEFAULT_TOPOLOGY).stem
 
 
+def raw_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--raw", is_flag=True, help="Show secrets (DUNDi's rotating secret) unmasked."
+    )(f)
+
+
 def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--name", "-n", help="Lab name (default: the only lab up).")(f)
 

@@ -16,6 +16,7 @@ from .._display import status_json, status_view
 from ..errors import LabError
 from ..lifecycle import Lab
 from ..paths import LabPaths
+from ..redact import redact
 from ._base import (
     DEFAULT_TOPOLOGY,
     err,
@@ -25,6 +26,7 @@ from ._base import (
     out,
     print_status,
     progress_printer,
+    raw_option,
     resolve_name,
 )
 
@@ -128,8 +130,9 @@ def status(name: str | None, fmt: str, watch: bool) -> None:
 @click.argument("target", metavar="NUMBER@NETWORK")
 @click.option("--from", "from_node", required=True, help="Node that asks.")
 @click.option("--bypass", is_flag=True, help="Skip the DUNDi cache on every hop.")
+@raw_option
 @name_option
-def lookup(target: str, from_node: str, bypass: bool, name: str | None) -> None:
+def lookup(target: str, from_node: str, bypass: bool, raw: bool, name: str | None) -> None:
     """Ask the DUNDi network where NUMBER lives, from one node."""
     number, _, network = target.partition("@")
     lab = Lab.attach(resolve_name(name))
@@ -140,10 +143,12 @@ def lookup(target: str, from_node: str, bypass: bool, name: str | None) -> None:
             f"(DUNDi: {result.asterisk_ms} ms)"
         )
         sys.exit(1)
+    show = (lambda text: text) if raw else redact
     for answer in result.answers:
         node = lab.node_for(answer.eid)
         out.print(
-            f"{number}@{result.network}: {answer.tech}/{answer.dest}  weight {answer.weight}"
+            f"{number}@{result.network}: {show(answer.tech + '/' + answer.dest)}"
+            f"  weight {answer.weight}"
             f"  {'|'.join(answer.flags)}"
         )
         out.print(
@@ -188,29 +193,33 @@ def call(number: str, from_node: str, network: str | None, name: str | None) -> 
 @main.command("cli")
 @click.argument("node")
 @click.argument("command")
+@raw_option
 @name_option
-def cli_command(node: str, command: str, name: str | None) -> None:
-    """Run an Asterisk CLI COMMAND on NODE."""
-    click.echo(Lab.attach(resolve_name(name)).cli(node, command), nl=False)
+def cli_command(node: str, command: str, raw: bool, name: str | None) -> None:
+    """Run an Asterisk CLI COMMAND on NODE (secrets masked unless --raw)."""
+    output = Lab.attach(resolve_name(name)).cli(node, command)
+    click.echo(output if raw else redact(output), nl=False)
 
 
 @main.command()
 @click.argument("node", required=False)
 @click.option("--all", "all_nodes", is_flag=True, help="Every node, lines prefixed by name.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
+@raw_option
 @name_option
-def logs(node: str | None, all_nodes: bool, follow: bool, name: str | None) -> None:
-    """Print a node's Asterisk log."""
+def logs(node: str | None, all_nodes: bool, follow: bool, raw: bool, name: str | None) -> None:
+    """Print a node's Asterisk log (secrets masked unless --raw)."""
     lab = Lab.attach(resolve_name(name))
+    show = (lambda text: text) if raw else redact
     if all_nodes:
         for n in lab.topology.nodes:
             for line in runtime.logs(lab.name, n.name):
-                click.echo(f"{n.name:>8} | {line}")
+                click.echo(f"{n.name:>8} | {show(line)}")
         return
     if not node:
         fail("name a NODE or use --all")
     for line in runtime.logs(lab.name, node, follow=follow):
-        click.echo(line)
+        click.echo(show(line))
 
 
 @main.command("render")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from click.testing import CliRunner
 
+from lab import runtime
+from lab.cli import main
 from lab.errors import LabError
 from lab.lifecycle import Lab
 
@@ -103,3 +106,45 @@ def test_unknown_nodes_networks_and_commands_are_clear_errors(lab: Lab) -> None:
         lab.call("z", D_NUMBER)
     with pytest.raises(LabError, match="refused 'bogus command'"):
         lab.cli("a", "bogus command")
+
+
+def run_cli(lab: Lab, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
+    """`lab ARGS --name <this lab>` as a user types it; (exit code, stdout + stderr)."""
+    monkeypatch.setenv("DUNDI_LAB_HOME", str(lab.paths.root.parent))
+    result = CliRunner().invoke(main, [*args, "--name", lab.name])
+    return result.exit_code, result.output
+
+
+def test_a_number_with_shell_text_is_refused_and_runs_nothing_on_the_node(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "555000123'; touch /tmp/pwned; echo '"
+    code, output = run_cli(lab, monkeypatch, "call", "--from", "a", hostile)
+    assert code == 1
+    assert output.startswith("error: ") and "not a number" in output, output
+    with pytest.raises(LabError, match="not a number"):
+        lab.call("a", hostile)
+    with pytest.raises(LabError, match="not a number"):
+        lab.lookup("555$(touch /tmp/pwned)", from_node="a")
+    exit_code, _ = runtime.exec_in(lab.name, "a", ["test", "-e", "/tmp/pwned"])
+    assert exit_code == 1, "a file was created inside node a"
+
+
+def test_logs_cli_output_and_lookups_mask_the_dundi_secret_unless_raw(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lab.call("a", D_NUMBER).answered
+    secret = lab.cli("d", "database get dundi secret").split(":", 1)[1].strip()
+    assert len(secret) >= 24, secret
+    for args in (
+        ("logs", "--all"),
+        ("logs", "a"),
+        ("cli", "d", "database show dundi"),
+        ("lookup", f"{D_NUMBER}@network1", "--from", "a"),
+    ):
+        code, output = run_cli(lab, monkeypatch, *args)
+        assert code == 0, output
+        assert "<secret>" in output, (args, output)
+        assert secret.split(";")[-1] not in output, args
+    code, output = run_cli(lab, monkeypatch, "cli", "d", "database show dundi", "--raw")
+    assert secret.split(";")[-1] in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab import probes
+from lab.errors import LabError
 from lab.lifecycle import LinkState
 
 LOOKUP = """\
@@ -28,14 +29,14 @@ PEERS = (  # real `dundi show peers` output
 )
 
 CALL = """\
-/labcall/12345678/answer                          : 1795697239.510723
-/labcall/12345678/cause                           : 16
-/labcall/12345678/dialed                          : dundi:secret==@10.77.243.13/555000123
-/labcall/12345678/dialstatus                      : ANSWER
-/labcall/12345678/digits                          : 0123*034111111*4
-/labcall/12345678/end                             : 1795697243.322314
-/labcall/12345678/start                           : 1795697239.487541
-/labcall/12345678/status                          : FOUND
+/labcall/12345678/0/answer                          : 1795697239.510723
+/labcall/12345678/0/cause                           : 16
+/labcall/12345678/0/dialed                          : dundi:secret==@10.77.243.13/555000123
+/labcall/12345678/0/dialstatus                      : ANSWER
+/labcall/12345678/0/digits                          : 0123*034111111*4
+/labcall/12345678/0/end                             : 1795697243.322314
+/labcall/12345678/0/start                           : 1795697239.487541
+/labcall/12345678/0/status                          : FOUND
 8 results found.
 """
 
@@ -78,7 +79,7 @@ def test_the_call_record_gives_setup_time_and_what_the_callee_sent() -> None:
 
 
 def test_a_call_whose_record_never_ended_is_a_timeout() -> None:
-    text = "/labcall/1/start : 1.0\n/labcall/1/status : FOUND\n"
+    text = "/labcall/1/0/start : 1.0\n/labcall/1/0/status : FOUND\n"
     call = probes.parse_call("555000123", "034111111", text)
     assert not call.answered and call.status == "TIMEOUT"
 
@@ -101,3 +102,39 @@ def test_a_link_is_ready_when_pbx_dundi_would_use_it(
     assert link.usable is usable
     assert link.ready(settled=False) is usable
     assert link.ready(settled=True) is settled
+
+
+def test_only_the_records_of_the_calls_asked_for_are_read() -> None:
+    other = CALL.replace("12345678/0", "12345678/1").replace("0123*", "0999*")
+    call = probes.parse_call("555000123", "034111111", CALL + other, "12345678/1")
+    assert call.callee_extension == "0999"
+    assert probes.ended_calls(CALL + other) == 2
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "555000123'; touch pwned; echo '",
+        "",
+        "55500012a",
+        "５５５",
+        "1" * 25,
+        " 555000123",
+        "555 000",
+    ],
+    ids=["shell", "empty", "letter", "fullwidth-digits", "too-long", "leading-space", "space"],
+)
+def test_a_number_that_is_not_digits_is_refused_before_any_command_is_built(number: str) -> None:
+    with pytest.raises(LabError):
+        probes.check_number(number)
+    with pytest.raises(LabError):
+        probes.originate("1", 0, number, "network1")
+    with pytest.raises(LabError):
+        probes.show_lookup(number, "network1")
+
+
+def test_numbers_of_up_to_24_digits_are_accepted() -> None:
+    assert probes.check_number("1" * 24) == "1" * 24
+    assert probes.originate("7", 3, "555000123", "network1") == (
+        "channel originate Local/7*3*555000123@lab-call-network1 extension s@lab-checker"
+    )
