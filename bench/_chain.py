@@ -18,10 +18,12 @@ from _plan import VERSION, Plan
 from _results import Results, log, percentile, timed
 from _up import unique
 
-from lab import generate, images, runtime, scenario
+from lab import runtime, scenario
+from lab.asterisk import images
+from lab.asterisk.probes import CallResult
+from lab.core.running import Lab
 from lab.errors import LabError
-from lab.lifecycle import Lab
-from lab.probes import CallResult
+from lab.topology import generate
 
 CHAIN = 7  # nodes in the lookup/call chain: hops 1..6 from its first node
 RING50 = Path(__file__).resolve().parent.parent / "scenarios" / "ring-50.yaml"
@@ -152,7 +154,7 @@ def lookups(res: Results, lab: Lab, runs: int) -> None:
 
 def failure(lab: Lab, result: CallResult, number: str, callee_name: str) -> str | None:
     """Why a call did not prove its media path (None: it did), judged as
-    lab/_checks.py (_check_call) judges `expect: {callee, media: true}`."""
+    lab/scenario/checks.py (_check_call) judges `expect: {callee, media: true}`."""
     if not result.answered:
         dial = f", dial {result.dial_status}" if result.dial_status else ""
         return f"not answered: {result.status}, cause {result.cause or '?'}{dial}"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import runtime
+from lab.core.running import Lab
 from lab.errors import LabError
-from lab.lifecycle import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "bench-floor"  # label value of the bare containers and their network

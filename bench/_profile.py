@@ -15,8 +15,10 @@ from unittest import mock
 
 from _machine import docker
 
-from lab import images, keys, lifecycle, render, runtime, topology
-from lab.lifecycle import Lab
+from lab import runtime, topology
+from lab.asterisk import images, keys, render
+from lab.core import running
+from lab.core.running import Lab
 
 # ---- profiling `lab up` without touching lab/ -------------------------------
 
@@ -47,13 +49,13 @@ class Profile:
     def __enter__(self) -> Profile:
         for stage, module, attr in self.STAGES:
             self._wrap(module, attr, stage)
-        self._wrap(lifecycle.Lab, "_requalify_early", "re-probe early nodes")
+        self._wrap(running.Lab, "_requalify_early", "re-probe early nodes")
         client = getattr(runtime, "_client", None)  # to split create from start per container
         if client is not None:
             self._per_call(client().api, "create_container", "create")
             self._per_call(client().api, "start", "start")
         self._per_call(runtime, "_remove_container", "remove")
-        original_wait, original_booted = lifecycle.Lab.wait_ready, lifecycle.Lab._wait_booted
+        original_wait, original_booted = running.Lab.wait_ready, running.Lab._wait_booted
         profile = self
 
         def wait_ready(lab: Lab, *args: Any, **kw: Any) -> float:
@@ -80,8 +82,8 @@ class Profile:
                 with profile._lock:
                     profile.execs.append(time.perf_counter() - started)
 
-        self._stack.enter_context(mock.patch.object(lifecycle.Lab, "wait_ready", wait_ready))
-        self._stack.enter_context(mock.patch.object(lifecycle.Lab, "_wait_booted", wait_booted))
+        self._stack.enter_context(mock.patch.object(running.Lab, "wait_ready", wait_ready))
+        self._stack.enter_context(mock.patch.object(running.Lab, "_wait_booted", wait_booted))
         self._stack.enter_context(mock.patch.object(runtime, "exec_in", exec_in))
         return self
 

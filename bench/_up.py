@@ -16,9 +16,11 @@ from _plan import VERSION, Plan
 from _profile import Profile, boot_timeline
 from _results import Results, log, timed
 
-from lab import generate, images, runtime
+from lab import runtime
+from lab.asterisk import images
+from lab.core.running import Lab
 from lab.errors import LabError
-from lab.lifecycle import Lab
+from lab.topology import generate
 
 # ---- lab helpers --------------------------------------------------------------
 

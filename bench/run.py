@@ -39,7 +39,8 @@ from _results import Results, log, plot, table
 from _up import bench_build, bench_up
 from rich.console import Console
 
-from lab import images, runtime
+from lab import runtime
+from lab.asterisk import images
 from lab.errors import LabError
 
 RESULTS = ROOT / "bench" / "results"

@@ -22,7 +22,7 @@ def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def running_lab(request: pytest.FixtureRequest, lab_root: Path) -> Callable[..., object]:
     """`with running_lab(topology, prefix) as lab:` always tears down; artifacts on failure."""
-    from lab.lifecycle import Lab
+    from lab.core.running import Lab
 
     @contextmanager
     def start(topology: str | Path, prefix: str, **options: object) -> Iterator[Lab]:

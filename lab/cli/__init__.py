@@ -5,8 +5,8 @@ One module per family of commands; importing them registers them on `main`.
 
 from __future__ import annotations
 
-from . import _inspect, _run, _scenarios  # noqa: F401  (register the commands)
-from ._base import main
+from lab.cli import inspect, run, scenarios  # noqa: F401  (register the commands)
+from lab.cli.app import main
 
 __all__ = ["main"]
 

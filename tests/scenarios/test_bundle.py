@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from lab import scenario
 from lab.cli import main
-from lab.lifecycle import Lab
+from lab.core.running import Lab
 from tests.support import ROOT, unique
 
 pytestmark = pytest.mark.docker

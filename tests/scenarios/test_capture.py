@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import capture, probes, runtime
-from lab.dundi_wire import DundiPacket
-from lab.lifecycle import Lab
+from lab import runtime
+from lab.asterisk import probes
+from lab.core.running import Lab
+from lab.observe import capture
+from lab.observe.dundi_wire import DundiPacket
 from tests.support import ROOT, unique
 
 pytestmark = pytest.mark.docker

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab import scenario
-from lab.lifecycle import Lab
+from lab.core.running import Lab
 from tests.support import ROOT, unique
 
 pytestmark = pytest.mark.docker

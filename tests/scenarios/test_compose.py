@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from testcontainers.compose import DockerCompose
 
-from lab import images, render, runtime, topology
-from lab.lifecycle import Lab
+from lab import runtime, topology
+from lab.asterisk import images, render
+from lab.core.running import Lab
 from lab.paths import LabPaths
 from tests.support import ROOT, unique
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from lab import runtime, topology
 from lab.cli import main
+from lab.core.running import Lab
 from lab.errors import LabRuntimeError
-from lab.lifecycle import Lab
 from tests.support import ROOT, unique
 
 pytestmark = pytest.mark.docker

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from lab import runtime
 from lab.cli import main
+from lab.core.running import Lab
 from lab.errors import LabError
-from lab.lifecycle import Lab
 
 pytestmark = pytest.mark.docker
 

@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lab import graph, runtime, trace
-from lab.lifecycle import Lab
+from lab import runtime
+from lab.core.running import Lab
+from lab.observe import graph, trace
 
 pytestmark = pytest.mark.docker
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import capture, dundi_wire
-from lab.dundi_wire import MalformedPacket, decode
 from lab.errors import LabError
+from lab.observe import capture, dundi_wire
+from lab.observe.dundi_wire import MalformedPacket, decode
 
 EID_A = bytes.fromhex("020000000001")
 EID_D = bytes.fromhex("020000000004")

@@ -7,8 +7,9 @@ import re
 import pytest
 import yaml
 
-from lab import generate, topology
-from lab.generate import distances, ring_edges
+from lab import topology
+from lab.topology import generate
+from lab.topology.generate import distances, ring_edges
 from tests.support import ROOT
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import graph, topology
+from lab import topology
 from lab.errors import LabError
-from lab.topology import Topology
+from lab.observe import graph
+from lab.topology.validate import Topology
 from tests.unit.conftest import ROOT, GoldenCheck
 from tests.unit.test_trace import traced
 

@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from lab import keys
+from lab.asterisk import keys
 from lab.paths import LabPaths
-from lab.topology import Topology
+from lab.topology.validate import Topology
 
 
 @pytest.fixture(scope="module")

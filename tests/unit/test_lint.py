@@ -29,11 +29,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from lab import lint, render, topology
-from lab.asterisk_conf import dialplan, parse
+from lab import lint, topology
+from lab.asterisk import render
+from lab.asterisk.conf import dialplan, parse
 from lab.errors import LabError
 from lab.paths import LabPaths
-from lab.topology import Topology
+from lab.topology.validate import Topology
 
 CASES_DIR = Path(__file__).parent / "lint"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "case.yaml").is_file())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab import probes
+from lab.asterisk import probes
+from lab.core.running import LinkState
 from lab.errors import LabError
-from lab.lifecycle import LinkState
 
 LOOKUP = """\
   1.     0 IAX2/dundi:UiybADB+3kzws6YKRC7SUQ==@10.77.243.13/555000123 (EXISTS|CANMATCH)

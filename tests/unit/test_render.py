@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import render, topology
+from lab import topology
+from lab.asterisk import render
 from lab.paths import LabPaths
-from lab.topology import Topology
+from lab.topology.validate import Topology
 
 GOLDEN = Path(__file__).parent / "golden" / "seed-chain"
 NODES = ("a", "b", "c", "d")

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import topology, trace
-from lab._dundi_debug import parse_answer, parse_log, parse_time
+from lab import topology
 from lab.errors import LabError
-from lab.trace import Capture, Hop, Trace
+from lab.observe import trace
+from lab.observe.dundi_debug import parse_answer, parse_log, parse_time
+from lab.observe.trace import Capture, Hop, Trace
 from tests.unit.conftest import ROOT, GoldenCheck
 
 DATA = Path(__file__).parent / "trace"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lab import _xmldocs, images
+from lab.asterisk import images, xmldocs
 
 DOCS = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE docs SYSTEM "appdocsxml.dtd">
@@ -41,7 +41,7 @@ def test_keeps_core_loaded_modules_and_what_they_include(tmp_path: Path) -> None
     path = tmp_path / "core-en_US.xml"
     path.write_text(DOCS, encoding="utf-8")
 
-    before, kept = _xmldocs.slim(path, frozenset({"pbx_dundi"}))
+    before, kept = xmldocs.slim(path, frozenset({"pbx_dundi"}))
 
     assert _names(path) == {
         "module:pbx_dundi",
@@ -61,18 +61,18 @@ def test_an_included_entry_of_a_dropped_module_goes_with_it(tmp_path: Path) -> N
     path = tmp_path / "core-en_US.xml"
     path.write_text(DOCS, encoding="utf-8")
 
-    _xmldocs.slim(path, frozenset({"chan_dahdi"}))
+    xmldocs.slim(path, frozenset({"chan_dahdi"}))
 
     assert {"manager:DAHDIShowChannels", "managerEvent:ChanEvent"} <= _names(path)
 
 
 def test_main_takes_module_file_names_and_skips_images_without_docs(tmp_path: Path) -> None:
-    assert _xmldocs.main([str(tmp_path), *images.MODULES]) == 0  # no documentation: no-op
-    path = tmp_path / _xmldocs.DOCS
+    assert xmldocs.main([str(tmp_path), *images.MODULES]) == 0  # no documentation: no-op
+    path = tmp_path / xmldocs.DOCS
     path.parent.mkdir(parents=True)
     path.write_text(DOCS, encoding="utf-8")
 
-    assert _xmldocs.main([str(tmp_path), *images.MODULES]) == 0
+    assert xmldocs.main([str(tmp_path), *images.MODULES]) == 0
 
     assert "function:DUNDILOOKUP" in _names(path)
     assert "application:DAHDIScan" not in _names(path)

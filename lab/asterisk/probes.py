@@ -1,0 +1,241 @@
+"""Checks as a command plus a verdict: `show_*` builds the Asterisk command,
+`parse_*` turns its output into a structured result the tests and CLI read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lab.errors import LabError
+
+__all__ = [
+    "Answer",
+    "CallResult",
+    "LookupResult",
+    "PeerState",
+    "check_number",
+    "ended_calls",
+    "originate",
+    "parse_call",
+    "parse_lookup",
+    "parse_peers",
+    "show_lookup",
+]
+
+_ANSWER = re.compile(
+    r"^\s*\d+\.\s+(?P<weight>\d+)\s+(?P<tech>[A-Za-z0-9]+)/(?P<dest>\S+)\s+\((?P<flags>[A-Z|]*)\)"
+)
+_FROM = re.compile(r"^\s*from (?P<eid>[0-9a-f:]{17}), expires in (?P<expires>-?\d+) s")
+_TOOK = re.compile(r"DUNDi lookup completed in (?P<ms>\d+) ms")
+_PEER = re.compile(
+    r"^(?P<eid>[0-9a-f]{2}(?::[0-9a-f]{2}){5})\s+(?P<host>\S+)\s+\((?P<dyn>[SD])\)\s+"
+    r"(?P<port>\d+)\s+(?P<model>\S+)\s+(?P<avg>Unavail|\d+ ms)\s+(?P<status>.+?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One DUNDi answer: where to call the number, and who said so."""
+
+    weight: int
+    tech: str
+    dest: str
+    flags: tuple[str, ...]
+    eid: str
+    expires: int
+
+    @property
+    def host(self) -> str:
+        """The address the dial string names (`user:secret@HOST/number`)."""
+        return self.dest.split("@", 1)[-1].split("/", 1)[0]
+
+    @property
+    def number(self) -> str:
+        return self.dest.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What `dundi lookup` said."""
+
+    number: str
+    network: str
+    answers: tuple[Answer, ...]
+    asterisk_ms: int | None
+    wall_ms: float
+    raw: str
+
+    @property
+    def found(self) -> bool:
+        return bool(self.answers)
+
+    @property
+    def best(self) -> Answer | None:
+        """The answer a call would use: the lowest weight."""
+        return min(self.answers, key=lambda a: a.weight) if self.answers else None
+
+
+@dataclass(frozen=True)
+class PeerState:
+    """One line of `dundi show peers`."""
+
+    eid: str
+    host: str
+    model: str
+    status: str
+    latency_ms: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status.startswith("OK")
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A test call and what its media path proved."""
+
+    number: str
+    caller: str
+    answered: bool
+    status: str
+    cause: str
+    dial_status: str
+    dialed: str
+    digits: str
+    setup_ms: float | None
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def callee_extension(self) -> str | None:
+        """The internal extension the callee said took the call."""
+        parts = self.digits.split("*")
+        return parts[0] if len(parts) == 3 else None
+
+    @property
+    def callee_saw_caller(self) -> str | None:
+        parts = self.digits.split("*")
+        return parts[1] if len(parts) == 3 else None
+
+    @property
+    def callee_code(self) -> str | None:
+        parts = self.digits.split("*")
+        return parts[2] if len(parts) == 3 else None
+
+    @property
+    def host(self) -> str | None:
+        """The address dialled, from the IAX2 dial string."""
+        if "@" not in self.dialed:
+            return None
+        return self.dialed.split("@", 1)[1].split("/", 1)[0]
+
+
+# The longest number a lab takes: 20 digits (the largest number_length) and room for
+# "a digit too long" tests; anything else is refused before it reaches a node.
+MAX_DIGITS = 24
+
+
+def check_number(number: str) -> str:
+    """`number` if it is 1 to MAX_DIGITS digits; LabError (one line) otherwise."""
+    if not (isinstance(number, str) and number.isascii() and number.isdigit()):
+        raise LabError(f"{number!r} is not a number: digits 0-9 only")
+    if len(number) > MAX_DIGITS:
+        raise LabError(
+            f"'{number[:30]}…' has {len(number)} digits; a number has at most {MAX_DIGITS}"
+        )
+    return number
+
+
+def show_lookup(number: str, network: str, *, bypass: bool = False) -> str:
+    return f"dundi lookup {check_number(number)}@{network}" + (" bypass" if bypass else "")
+
+
+def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> LookupResult:
+    answers: list[Answer] = []
+    pending: dict[str, str] | None = None
+    took = None
+    for line in output.splitlines():
+        if match := _ANSWER.match(line):
+            pending = match.groupdict()
+        elif (match := _FROM.match(line)) and pending is not None:
+            answers.append(
+                Answer(
+                    weight=int(pending["weight"]),
+                    tech=pending["tech"],
+                    dest=pending["dest"],
+                    flags=tuple(pending["flags"].split("|")),
+                    eid=match["eid"],
+                    expires=int(match["expires"]),
+                )
+            )
+            pending = None
+        elif match := _TOOK.search(line):
+            took = int(match["ms"])
+    return LookupResult(
+        number=number,
+        network=network,
+        answers=tuple(answers),
+        asterisk_ms=took,
+        wall_ms=wall_ms,
+        raw=output,
+    )
+
+
+def parse_peers(output: str) -> dict[str, PeerState]:
+    """`dundi show peers` → state by entity ID."""
+    peers = {}
+    for line in output.splitlines():
+        if match := _PEER.match(line.strip()):
+            status = match["status"]
+            latency = re.search(r"\((\d+) ms", status)  # Asterisk cuts the column at 15
+            peers[match["eid"]] = PeerState(
+                eid=match["eid"],
+                host=match["host"],
+                model=match["model"],
+                status=status,
+                latency_ms=int(latency.group(1)) if latency else None,
+            )
+    return peers
+
+
+def originate(batch: str, index: int, number: str, network: str) -> str:
+    """The CLI command that starts test call `index` of `batch` to `number` from a node.
+
+    Its record lands in the caller's AstDB under labcall/<batch>/<index>/ (start, status,
+    answer, digits heard, cause, dial status, dialled string, end).
+    """
+    return (
+        f"channel originate Local/{batch}*{index}*{check_number(number)}@lab-call-{network} "
+        "extension s@lab-checker"
+    )
+
+
+def ended_calls(output: str) -> int:
+    """How many call records in `database show` output have ended."""
+    return len(re.findall(r"^/labcall/\d+/\d+/end\s*:", output, re.MULTILINE))
+
+
+def parse_call(number: str, caller: str, output: str, call_id: str = r"\d+/\d+") -> CallResult:
+    """The record of one call (`call_id`, BATCH/INDEX; any when not given) in `database show`
+    output."""
+    fields = {}
+    for line in output.splitlines():
+        match = re.match(rf"^/labcall/{call_id}/(\w+)\s*:\s*(.*?)\s*$", line)
+        if match:
+            fields[match[1]] = match[2]
+    setup = None
+    if "answer" in fields and "start" in fields:
+        setup = (float(fields["answer"]) - float(fields["start"])) * 1000
+    status = fields.get("status", "NO_RECORD")
+    return CallResult(
+        number=number,
+        caller=caller,
+        answered="answer" in fields,
+        status=status if "end" in fields or status != "FOUND" else "TIMEOUT",
+        cause=fields.get("cause", ""),
+        dial_status=fields.get("dialstatus", ""),
+        dialed=fields.get("dialed", ""),
+        digits=fields.get("digits", ""),
+        setup_ms=setup,
+        fields=fields,
+    )

@@ -1,0 +1,93 @@
+"""How the CLI shows a lab: status tables, the trust-edge matrix, JSON for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from lab.core.running import LinkState, NodeState
+
+MATRIX_MAX_NODES = 16
+
+
+def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
+    return {
+        "lab": name,
+        "nodes": [
+            {
+                "name": s.node.name,
+                "ip": s.node.ip,
+                "eid": s.node.eid,
+                "state": s.state,
+                "asterisk": s.asterisk_version,
+                "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
+                "links": [
+                    {
+                        "peer": ln.peer,
+                        "status": ln.status,
+                        "latency_ms": ln.latency_ms,
+                        "mutual": ln.mutual,
+                    }
+                    for ln in s.links
+                ],
+            }
+            for s in states
+        ],
+    }
+
+
+def _short(link: LinkState) -> Text:
+    """A link's state in a few characters, coloured."""
+    if link.ok:
+        ms = f" {link.latency_ms}ms" if link.latency_ms is not None else ""
+        return Text(f"OK{ms}", style="green")
+    word = link.status.split()[0] if link.status else "?"
+    style = "yellow" if word.startswith(("LAGGED", "Unmonitored", "UNKNOWN")) else "red"
+    return Text(word, style=style)
+
+
+def status_view(name: str, states: list[NodeState]) -> Group:
+    """The node table, then (up to 16 nodes) each side's view of every trust edge."""
+    table = Table(title=f"lab {name}", title_justify="left")
+    for column in ("node", "address", "entity ID", "Asterisk", "state", "serves", "peer links"):
+        table.add_column(column)
+    for s in states:
+        serves = " ".join(f"{p}@{sv.network}" for sv in s.node.serves for p in sv.patterns)
+        links = Text("  ").join(Text(f"{ln.peer} ") + _short(ln) for ln in s.links)
+        state = Text(s.state, style="green" if s.state == "running" else "red")
+        table.add_row(
+            s.node.name,
+            s.node.ip,
+            s.node.eid,
+            s.asterisk_version.split("+")[0],
+            state,
+            serves,
+            links if s.links else Text("-"),
+        )
+    parts: list[Any] = [table]
+    if 1 < len(states) <= MATRIX_MAX_NODES:
+        parts.append(matrix(states))
+    total = sum(len(s.links) for s in states)
+    ok = sum(ln.ok for s in states for ln in s.links)
+    summary = f"{len(states)} nodes, {ok}/{total} peer links OK"
+    if unprobed := sum(ln.status.startswith("UNKNOWN") for s in states for ln in s.links):
+        summary += f", {unprobed} not probed yet (pbx_dundi probes a peer 5 s after loading)"
+    parts.append(Text(summary))
+    return Group(*parts)
+
+
+def matrix(states: list[NodeState]) -> Table:
+    """Row node's view of column node: OK and latency, LAGGED, UNREACHABLE, …; '·' no edge."""
+    names = [s.node.name for s in states]
+    table = Table(title="trust edges (row's view of column)", title_justify="left")
+    table.add_column("")
+    for column in names:
+        table.add_column(column, justify="center")
+    for s in states:
+        views = {ln.peer: ln for ln in s.links}
+        cells = [_short(views[c]) if c in views else Text("·", style="dim") for c in names]
+        table.add_row(s.node.name, *cells)
+    return table

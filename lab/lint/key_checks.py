@@ -1,0 +1,129 @@
+"""`lab lint`'s checks of keys (DL1xx), entity IDs and trust (DL2xx): each yields the
+findings of one node, looking at the others where needed. The public face is `lab.lint`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from lab.lint.checks import unknown_options
+from lab.lint.model import EID_PATTERN, Lab, Node, public_numbers
+from lab.lint.rules import Finding, finding
+
+__all__ = ["identity", "key_pairs", "keys", "trust"]
+
+# What pbx_dundi's set_config reads from [general]; nothing else.
+_GENERAL_OPTIONS = (
+    "port",
+    "bindaddr",
+    "bindaddr2",
+    "authdebug",
+    "ttl",
+    "autokill",
+    "entityid",
+    "tos",
+    "department",
+    "organization",
+    "locality",
+    "stateprov",
+    "country",
+    "email",
+    "phone",
+    "storehistory",
+    "outgoing_sip_tech",
+    "pjsip_outgoing_endpoint",
+    "cachetime",
+)
+
+
+def keys(node: Node, lab: Lab) -> Iterator[Finding]:
+    """DL101, DL102, DL107: the key each peer section names exists; DL103-DL105 per key file."""
+    folder = node.files.keys
+    for peer in node.peers:
+        inkey, outkey = peer.section.get("inkey"), peer.section.get("outkey")
+        if inkey is None:
+            yield finding("DL107", peer.section, eid=peer.section.name)
+        elif outkey is None:
+            problem = (
+                f"peer {peer.section.name} has an inkey but no outkey: "
+                "pbx_dundi cannot sign the key it sends"
+            )
+            yield finding("DL101", inkey, problem=problem, hint="add outkey = <this node's key>")
+        if folder is None:
+            continue
+        if outkey is not None and not (folder / f"{outkey.value}.key").is_file():
+            name = outkey.value
+            problem = (
+                f"outkey '{name}' has no private key file {name}.key in the node's keys folder"
+            )
+            hint = f"put this node's private key there as {name}.key"
+            yield finding("DL101", outkey, problem=problem, hint=hint)
+        if inkey is not None and not (folder / f"{inkey.value}.pub").is_file():
+            yield finding("DL102", inkey, name=inkey.value)
+    for path in sorted([*folder.glob("*.key"), *folder.glob("*.pub")]) if folder else ():
+        yield from _key_file(path)
+
+
+def _key_file(path: Path) -> Iterator[Finding]:
+    where, private = (str(path), None), path.suffix == ".key"
+    mode = path.stat().st_mode & 0o7777
+    if private and mode & ~0o600:  # res_crypto allows owner read/write only
+        yield finding("DL105", where, mode=mode, name=path.name)
+    if private and b"ENCRYPTED" in path.read_bytes():
+        yield finding("DL104", where, name=path.name)
+        return
+    kind = "private" if private else "public"
+    numbers = public_numbers(path)
+    if numbers is None:
+        yield finding("DL103", where, problem=f"not a PEM RSA {kind} key res_crypto can load")
+    elif (bits := numbers.n.bit_length()) != 1024:
+        problem = (
+            f"{kind} key is {bits}-bit RSA: DUNDi works in 128-byte blocks "
+            "and res_crypto says 'Key ... is not expected size'"
+        )
+        yield finding("DL103", where, problem=problem)
+
+
+def key_pairs(node: Node, lab: Lab) -> Iterator[Finding]:
+    """DL106: the public key this node checks a lab peer with is the peer's own."""
+    for peer, other in lab.lab_peers(node):
+        theirs = other.peer_for(node.eid)
+        inkey, outkey = peer.section.get("inkey"), theirs.section.get("outkey") if theirs else None
+        if inkey is None or outkey is None or node.files.keys is None or other.files.keys is None:
+            continue
+        held = lab.public_numbers(node.files.keys / f"{inkey.value}.pub")
+        signing = lab.public_numbers(other.files.keys / f"{outkey.value}.key")
+        if held is not None and signing is not None and held != signing:
+            yield finding("DL106", inkey, name=inkey.value, peer=other.files.name, key=outkey.value)
+
+
+def identity(node: Node, lab: Lab) -> Iterator[Finding]:
+    """DL201-DL203: [general] entityid set, valid, unique; DL301: sections pbx_dundi skips."""
+    option = node.general.get("entityid") if node.general else None
+    first = lab.by_eid(node.eid, node)
+    if option is None:
+        yield finding("DL201", node.where)
+    elif not node.eid:
+        yield finding("DL202", option, value=option.value)
+    elif first is not None and lab.nodes.index(first) < lab.nodes.index(node):
+        yield finding("DL203", option, eid=node.eid, peer=first.files.name)
+    for section in node.files.dundi.browse():
+        if section.name.lower() not in ("general", "mappings", "*") and not EID_PATTERN.match(
+            section.name
+        ):
+            yield finding("DL301", section, name=section.name)
+    if node.general is not None:
+        yield from unknown_options(node.general, _GENERAL_OPTIONS)
+
+
+def trust(node: Node, lab: Lab) -> Iterator[Finding]:
+    """DL204, DL409: trust and permissions the other side does not return."""
+    for peer, other in lab.lab_peers(node):
+        if (theirs := other.peer_for(node.eid)) is None:
+            yield finding("DL204", peer.section, peer=other.files.name, eid=other.eid, own=node.eid)
+            continue
+        for network in sorted(node.networks()):
+            if peer.includes(network) and not theirs.permits(network):
+                yield finding(
+                    "DL409", peer.section, peer=other.files.name, network=network, own=node.eid
+                )

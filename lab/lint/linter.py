@@ -1,0 +1,136 @@
+"""`lab lint`: static checks of Asterisk configs for the mistakes that break DUNDi networks.
+
+Input: a lab folder written by `render.write_lab`, one member's folder (dundi.conf, iax.conf,
+extensions.conf, keys/), or a folder of member folders. Each check reads the files the way
+pbx_dundi, res_crypto and chan_iax2 (Asterisk 22 source) read them and yields `Finding`s.
+What every code means, and how to fix it, is the table `RULES`:
+
+    DL0xx files · DL1xx keys · DL2xx entity IDs and trust · DL3xx peer sections
+    DL4xx mappings and networks · DL5xx [general] and dialplan · DL6xx the IAX2 user
+
+This module is the public face. Behind it: `_lint_rules` (the table and `Finding`),
+`_lint_model` (the configs as pbx_dundi reads them), `_lint_keys` (DL1xx, DL2xx) and
+`_lint_checks` (the other checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from lab import topology
+from lab.asterisk import render
+from lab.asterisk.conf import ConfFile, load, parse
+from lab.errors import LabError
+from lab.lint import checks, key_checks
+from lab.lint.model import DEFAULT_VERSION, Lab, Node, NodeFiles
+from lab.lint.rules import RULES, Finding
+from lab.paths import LabPaths
+from lab.topology.validate import Topology
+
+__all__ = [
+    "RULES",
+    "Finding",
+    "NodeFiles",
+    "format_findings",
+    "has_errors",
+    "lint_dir",
+    "lint_nodes",
+    "lint_topology",
+    "summary",
+]
+
+DEFAULT_NUMBER_LENGTH = 9
+CONF_FILES = ("dundi.conf", "iax.conf", "extensions.conf")
+
+# Each check yields the findings of one node, looking at the others where needed.
+_CHECKS: tuple[Callable[[Node, Lab], Iterator[Finding]], ...] = (
+    checks.strays,
+    key_checks.keys,
+    key_checks.key_pairs,
+    key_checks.identity,
+    key_checks.trust,
+    checks.peer_sections,
+    checks.general,
+    checks.mappings,
+    checks.networks,
+    checks.dialplan,
+    checks.iax_user,
+)
+
+
+def lint_dir(
+    folder: Path,
+    lab: Topology | None = None,
+    *,
+    number_length: int | None = None,
+    version: str = DEFAULT_VERSION,
+) -> list[Finding]:
+    """Lint a lab folder (its topology.yaml, or `lab`, names the nodes, their versions and
+    the number length), one member's folder or a folder of member folders."""
+    topology_file = LabPaths(folder.name, folder).topology_file
+    if lab is None and topology_file.is_file():
+        lab = topology.load(topology_file)
+    if lab is not None:
+        paths = LabPaths(lab.name, folder)
+        nodes = [_read(n.name, paths.etc(n.name), paths.keys(n.name), n.version) for n in lab.nodes]
+        return lint_nodes(nodes, number_length or lab.number_length)
+    if (folder / "dundi.conf").is_file():
+        members = [folder]
+    else:
+        members = sorted(p for p in folder.glob("*") if (p / "dundi.conf").is_file())
+    if not members:
+        raise LabError(f"{folder}: not a lab folder, and no dundi.conf in it or its subfolders")
+    nodes = [_read(m.name, m, m / "keys", version) for m in members]
+    return lint_nodes(nodes, number_length or DEFAULT_NUMBER_LENGTH)
+
+
+def lint_topology(lab: Topology, root: Path | None = None) -> list[Finding]:
+    """Lint the configs `lab` renders, in memory; findings name the files where `write_lab`
+    puts them. Keys are not checked: `write_lab` makes them."""
+    paths = LabPaths.of(lab.name, root)
+    nodes = []
+    for node in lab.nodes:
+        text = render.render_node(lab, node)
+        conf = {f: parse(text[f], str(paths.etc(node.name) / f)) for f in CONF_FILES}
+        nodes.append(
+            NodeFiles(
+                node.name,
+                conf["dundi.conf"],
+                conf["iax.conf"],
+                conf["extensions.conf"],
+                None,
+                node.version,
+            )
+        )
+    return lint_nodes(nodes, lab.number_length)
+
+
+def lint_nodes(
+    nodes: Sequence[NodeFiles], number_length: int = DEFAULT_NUMBER_LENGTH
+) -> list[Finding]:
+    """Every finding for these nodes, each checked alone and against the others."""
+    lab = Lab(tuple(Node.of(n) for n in nodes), number_length)
+    found = {f for node in lab.nodes for check in _CHECKS for f in check(node, lab)}
+    return sorted(found, key=lambda f: (f.file, f.line or 0, f.code, f.message))
+
+
+def format_findings(findings: Sequence[Finding], relative_to: Path | None = None) -> list[str]:
+    return [f.format(relative_to) for f in findings]
+
+
+def has_errors(findings: Sequence[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    """`2 errors, 1 warning`."""
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def _read(name: str, etc: Path, keys: Path | None, version: str) -> NodeFiles:
+    conf = {f: load(etc / f) for f in CONF_FILES}
+    dundi = conf["dundi.conf"] or ConfFile(str(etc / "dundi.conf"))
+    return NodeFiles(name, dundi, conf["iax.conf"], conf["extensions.conf"], keys, version)

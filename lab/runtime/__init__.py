@@ -1,0 +1,58 @@
+"""Stage 4, deploy: the container runtime behind the lab.
+
+Takes container specs; gives running containers, exec, logs, state and removal by label.
+"""
+
+from lab.runtime.docker import (
+    HOLD_FILE,
+    LABEL,
+    ContainerSpec,
+    SubnetTaken,
+    container_name,
+    container_pid,
+    create_network,
+    exec_in,
+    image_labels,
+    image_size,
+    import_image,
+    lab_objects,
+    labs,
+    log_has,
+    logs,
+    remove_image,
+    remove_lab,
+    run_once,
+    start,
+    start_containers,
+    state,
+    stop,
+    tail_log,
+    used_subnets,
+)
+
+__all__ = [
+    "HOLD_FILE",
+    "LABEL",
+    "ContainerSpec",
+    "SubnetTaken",
+    "container_name",
+    "container_pid",
+    "create_network",
+    "exec_in",
+    "image_labels",
+    "image_size",
+    "import_image",
+    "lab_objects",
+    "labs",
+    "log_has",
+    "logs",
+    "remove_image",
+    "remove_lab",
+    "run_once",
+    "start",
+    "start_containers",
+    "state",
+    "stop",
+    "tail_log",
+    "used_subnets",
+]
