@@ -18,7 +18,7 @@ from _plan import VERSION, Plan
 from _results import Results, log, percentile, timed
 from _up import unique
 
-from lab import runtime, scenario
+from lab import scenario
 from lab.asterisk import images
 from lab.asterisk.probes import CallResult
 from lab.core.running import Lab
@@ -74,16 +74,22 @@ def overheads(res: Results, lab: Lab, runs: int) -> None:
         "docker exec round trip",
         "true",
         "ms",
-        ms(lambda: runtime.exec_in(lab.name, node, ["true"])),
+        ms(lambda: lab.exec(node, ["true"])),
     )
     add(
         "docker exec + asterisk -rx",
         "core show uptime",
         "ms",
+        ms(lambda: lab.exec(node, ["asterisk", "-rx", "core show uptime"])),
+    )
+    add(
+        "control channel (manager) command, what lab.cli uses",
+        "core show uptime",
+        "ms",
         ms(lambda: lab.cli(node, "core show uptime")),
     )
     scope = CpuScope.of(lab)
-    per_exec = cpu_of(scope, lambda: runtime.exec_in(lab.name, node, ["true"]), 20)
+    per_exec = cpu_of(scope, lambda: lab.exec(node, ["true"]), 20)
     add(
         "CPU per docker exec",
         "true, ×20",
@@ -97,7 +103,7 @@ def overheads(res: Results, lab: Lab, runs: int) -> None:
     per_rx = {
         k: v / 20
         for k, v in cpu_of(
-            scope, lambda: runtime.exec_in(lab.name, node, ["sh", "-c", loop])
+            scope, lambda: lab.exec(node, ["sh", "-c", loop])
         ).items()
     }
     add(
@@ -274,7 +280,7 @@ def warnings_since(lab: Lab, since: float, nodes: tuple[str, ...]) -> dict[str, 
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(since - 1))  # nodes log in UTC
     line_re = re.compile(r"^\[(\S+ \S+)\] (WARNING|ERROR)\[\d+\](?:\[[^\]]*\])?: (.*)$")
     for node in nodes:
-        for line in runtime.logs(lab.name, node, tail=3000):
+        for line in lab.backend.logs(lab.name, node, tail=3000):
             match = line_re.match(line)
             if match and match[1] >= stamp:
                 message = re.sub(r"\d+", "N", match[3])[:160]  # alike messages count together

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import runtime
+from lab.runtime import backend
 from lab.core.running import Lab
 from lab.errors import LabError
 
@@ -36,7 +37,7 @@ def docker(*args: str) -> str:
 
 def free_subnet() -> str:
     """A /24 in 10.78.0.0/16 (outside the labs' 10.77/16) that no Docker network holds."""
-    used = [ipaddress.IPv4Network(s) for s in runtime.used_subnets()]
+    used = [ipaddress.IPv4Network(s) for s in backend().used_subnets()]
     for octet in range(256):
         candidate = ipaddress.IPv4Network(f"10.78.{octet}.0/24")
         if not any(candidate.overlaps(u) for u in used):
@@ -45,7 +46,7 @@ def free_subnet() -> str:
 
 
 def floor_up(count: int, image: str, folder: Path) -> float:
-    """Start `count` bare containers the way runtime.start_containers does: same image,
+    """Start `count` bare containers the way the Docker backend does: same image,
     init, capability, read-only binds, fixed address on an internal bridge, 8 at a time."""
     subnet = ipaddress.IPv4Network(free_subnet())
     etc, keydir = folder / "etc", folder / "keys"
@@ -73,7 +74,7 @@ def floor_up(count: int, image: str, folder: Path) -> float:
 
 
 def floor_down() -> float:
-    """Remove the bare containers and their network the way runtime.remove_lab does."""
+    """Remove the bare containers and their network the way the Docker backend does."""
     label = f"label={runtime.LABEL}={FLOOR}"
     started = time.perf_counter()
     ids = docker("ps", "-aq", "--filter", label).split()

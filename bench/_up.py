@@ -16,10 +16,10 @@ from _plan import VERSION, Plan
 from _profile import Profile, boot_timeline
 from _results import Results, log, timed
 
-from lab import runtime
 from lab.asterisk import images
 from lab.core.running import Lab
 from lab.errors import LabError
+from lab.runtime import backend
 from lab.topology import generate
 
 # ---- lab helpers --------------------------------------------------------------
@@ -30,9 +30,8 @@ def unique(prefix: str) -> str:
 
 
 def rss_mib(lab: Lab, node: str) -> float:
-    code, output = runtime.exec_in(
-        lab.name, node, ["sh", "-c", "grep VmRSS /proc/$(pidof asterisk)/status"]
-    )
+    result = lab.exec(node, ["sh", "-c", "grep VmRSS /proc/$(pidof asterisk)/status"])
+    code, output = result.code, result.output
     kib = [int(m) for m in re.findall(r"VmRSS:\s+(\d+) kB", output)]
     if code != 0 or not kib:
         raise LabError(f"cannot read the RSS of asterisk on {node}: {output.strip()}")
@@ -51,10 +50,11 @@ def bench_build(res: Results, plan: Plan) -> None:
     images.build(VERSION)  # present from here on
     warm = [images.build(VERSION).seconds * 1000 for _ in range(5)]
     image("warm build (inputs unchanged: skipped)", f"Asterisk {VERSION}", "ms", warm)
-    memory("image size", ref, "MiB", [runtime.image_size(ref) / 2**20])
+    engine = backend()
+    memory("image size", ref, "MiB", [engine.image_size(ref) / 2**20])
     other = images.image_ref("16")
-    if runtime.image_labels(other) is not None:
-        memory("image size", other, "MiB", [runtime.image_size(other) / 2**20])
+    if engine.image_labels(other) is not None:
+        memory("image size", other, "MiB", [engine.image_size(other) / 2**20])
 
 
 def cold_build(ref: str) -> tuple[float, str]:
@@ -66,7 +66,7 @@ def cold_build(ref: str) -> tuple[float, str]:
         note = f"{len(users)} containers use the image: not removed, rebuilt with force=True"
         log.print(f"cold build: {note}")
         return images.build(VERSION, force=True, progress=say).seconds, note
-    if runtime.image_labels(ref) is not None:
+    if backend().image_labels(ref) is not None:
         log.print(f"cold build: docker rmi {ref}")
         docker("rmi", ref)
     return images.build(VERSION, progress=say).seconds, "image removed first (docker rmi)"
@@ -114,22 +114,20 @@ def up_down_once(
     source.write_text(generate.ring_with_chords(count))
     created.add(name)
     before, cpu_before = mem_available_mib(), CpuScope().snapshot()
-    with Profile() as profile:
-        started = time.perf_counter()
-        lab = Lab.start(source, name=name, root=tmp, ready_timeout=60 + 3 * count)
-        up = time.perf_counter() - started
-        stages = profile.stages(up)  # before the wait below adds to the readiness figures
-        try:
-            cpu = cpu_delta(cpu_before, CpuScope.of(lab).snapshot())
-            lab.wait_ready(60 + 3 * count, wait_links=True)
-            links_ok = time.perf_counter() - started
-            if measure_memory:
-                memory(res, lab, before)
-            boots = boot_timeline(lab)
-        finally:
-            down = timed(lab.down)
-        removes = profile.per_container["remove"]
-        stages["per container remove (median)"] = statistics.median(removes or [0])
+    profile = Profile()
+    started = time.perf_counter()
+    lab = Lab.start(source, name=name, root=tmp, ready_timeout=60 + 3 * count, on_event=profile)
+    up = time.perf_counter() - started
+    stages = profile.stages(up)  # before the wait below adds to the readiness figures
+    try:
+        cpu = cpu_delta(cpu_before, CpuScope.of(lab).snapshot())
+        lab.wait_ready(60 + 3 * count, wait_links=True)
+        links_ok = time.perf_counter() - started
+        if measure_memory:
+            memory(res, lab, before)
+        boots = boot_timeline(lab)
+    finally:
+        down = timed(lab.down)
     return up, links_ok, down, stages | boots | {f"CPU: {k}": v for k, v in cpu.items()}
 
 
@@ -146,7 +144,7 @@ def memory(res: Results, lab: Lab, mem_before: float) -> None:
 def add_profile_rows(res: Results, profiles: list[dict[str, Any]]) -> None:
     """Stages of `lab up` for each size; per-container medians for the largest only."""
     largest = max(p["nodes"] for p in profiles)
-    skip = ("nodes", "run", "up", "links_ok", "down", "floor_up", "floor_down", "_execs")
+    skip = ("nodes", "run", "up", "links_ok", "down", "floor_up", "floor_down")
     for count in sorted({p["nodes"] for p in profiles}):
         add = res.adder(f"lab up stages, {count} nodes")
         runs = [p for p in profiles if p["nodes"] == count]
@@ -155,8 +153,6 @@ def add_profile_rows(res: Results, profiles: list[dict[str, Any]]) -> None:
             if (per or key.startswith("CPU")) and count != largest:
                 continue
             note = ""
-            if key == "docker exec (median)":
-                note = f"{statistics.median(r['_execs'] for r in runs):.0f} execs per up"
             if key.startswith("CPU"):
                 note = "CPU-seconds during up (2 cores: 2 per second)"
             scale, unit = (1000, "ms") if per else (1, "s")

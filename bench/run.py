@@ -10,7 +10,7 @@ time by hop count) when matplotlib is installed (`pip install -e '.[bench]'`).
 
 The "floor" rows are what Docker alone needs for the same number of containers of the
 same image, running `sleep infinity` instead of Asterisk, on a network of the same kind.
-They are driven through the `docker` CLI (only lab/runtime.py may import the SDK), which
+They are driven through the `docker` CLI (only lab/runtime/docker.py may import the SDK), which
 adds one CLI process per container; the `docker CLI round trip` row says how much.
 
 Everything the bench creates carries the label dundi-lab=<lab> (bare containers:
@@ -39,7 +39,7 @@ from _results import Results, log, plot, table
 from _up import bench_build, bench_up
 from rich.console import Console
 
-from lab import runtime
+from lab.runtime import backend
 from lab.asterisk import images
 from lab.errors import LabError
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_sections(res, plan, Path(folder), created)
             finally:
                 for name in sorted(created):  # idempotent; also after a Ctrl-C anywhere above
-                    runtime.remove_lab(name)
+                    backend().remove_lab(name)
     except KeyboardInterrupt:
         log.print("interrupted: everything the bench started was removed")
         return 130

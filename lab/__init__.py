@@ -1,0 +1,37 @@
+"""dundi-lab: a containerized lab of Asterisk servers that route calls with DUNDi and IAX2.
+
+    from lab import Lab
+
+    with Lab.up("scenarios/seed-chain.yaml") as lab:
+        lab.call("a", "555000123")
+
+Stages, in the order `lab up` runs them: `topology` (load), `asterisk` (render), `lint`,
+`runtime` (deploy), `core` (the pipeline and the running lab), `scenario`, `observe`;
+`cli` is the `lab` command. Importing this package is cheap: names load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("dundi-lab")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
+
+_PUBLIC = {
+    "Lab": "lab.core.running",
+    "LabError": "lab.errors",
+    "Topology": "lab.topology.model",
+    "load": "lab.topology.validate",
+}
+
+__all__ = ["Lab", "LabError", "Topology", "__version__", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'lab' has no attribute {name!r}")

@@ -2,20 +2,24 @@
 
 LabError
 ├── TopologyError        the topology file is invalid (carries every Problem)
+├── LintFailed           lint found errors in the files a lab would mount (carries them)
 ├── ImageError           building or finding the Asterisk image failed
-├── LabRuntimeError      Docker refused or failed an operation
+├── LabRuntimeError      the container engine refused or failed an operation
 │   └── NodeDied         a node's container exited (carries its log tail)
 └── ReadinessTimeout     the lab did not become ready within its bound
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ImageError",
     "LabError",
     "LabRuntimeError",
+    "LintFailed",
     "NodeDied",
     "Problem",
     "ReadinessTimeout",
@@ -47,6 +51,18 @@ class TopologyError(LabError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class LintFailed(LabError):
+    """Lint found errors in the files a lab would mount; nothing was started."""
+
+    def __init__(self, findings: Sequence[Any]) -> None:
+        self.findings = tuple(findings)
+        count = len(self.findings)
+        super().__init__(
+            f"lab lint: {count} error{'s' * (count != 1)} in the files the lab would mount; "
+            "fix them, or start anyway with --no-lint"
+        )
 
 
 class ImageError(LabError):

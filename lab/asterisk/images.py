@@ -23,9 +23,13 @@ from typing import Any
 
 import yaml
 
-from lab import runtime
-from lab.asterisk import xmldocs
+from lab import topology
+from lab.asterisk import node, render, xmldocs
+from lab.asterisk.node import MODULES
 from lab.errors import ImageError
+from lab.paths import LabPaths
+from lab.runtime.protocol import Backend
+from lab.runtime.protocol import backend as make_backend
 
 __all__ = ["MODULES", "BuildResult", "build", "image_ref", "recipe"]
 
@@ -34,30 +38,6 @@ REPOSITORY = "dundi-lab/asterisk"
 VERSION_LABEL = "dundi-lab.asterisk-version"
 INPUTS_LABEL = "dundi-lab.inputs"
 _RECIPE_REVISION = "2"  # bump when the build steps below change
-
-# Every module a node loads (modules.conf has autoload = no); the image keeps the
-# XML documentation of these only (lab/xmldocs.py).
-MODULES = (
-    "res_crypto.so",
-    "pbx_dundi.so",
-    "chan_iax2.so",
-    "pbx_config.so",
-    "app_dial.so",
-    "app_read.so",
-    "app_senddtmf.so",
-    "app_playtones.so",
-    "app_stack.so",
-    "func_db.so",
-    "func_strings.so",
-    "func_cut.so",
-    "func_callerid.so",
-    "func_channel.so",
-    "func_dialplan.so",
-    "res_clioriginate.so",
-    "codec_ulaw.so",
-    "bridge_simple.so",
-    "res_timing_timerfd.so",
-)
 
 
 @dataclass(frozen=True)
@@ -130,9 +110,14 @@ def _mmdebstrap_command(version: str, out: Path, version_file: Path) -> list[str
 
 
 def build(
-    version: str, *, force: bool = False, progress: Callable[[str], None] = lambda _: None
+    version: str,
+    *,
+    force: bool = False,
+    backend: Backend | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> BuildResult:
     """Build the image for `version` unless one for the same inputs exists; smoke-test it."""
+    runtime = backend or make_backend()
     ref = image_ref(version)
     started = time.monotonic()
     existing = runtime.image_labels(ref)
@@ -174,7 +159,7 @@ def build(
         )
     progress("smoke check: pbx_dundi, res_crypto and chan_iax2 load")
     try:
-        smoke_check(ref)
+        smoke_check(ref, runtime)
     except BaseException:
         runtime.remove_image(ref)  # never leave a broken image to be reused
         raise
@@ -183,12 +168,8 @@ def build(
     )
 
 
-def smoke_check(ref: str) -> None:
+def smoke_check(ref: str, runtime: Backend) -> None:
     """Boot the image with a one-node lab's config; the three modules must be running."""
-    from lab import topology
-    from lab.asterisk import render
-    from lab.paths import LabPaths
-
     version = ref.rsplit(":", 1)[-1].split("-")[0]
     with tempfile.TemporaryDirectory(prefix="dundi-lab-smoke-") as tmp:
         source = Path(tmp) / "smoke-check.yaml"
@@ -198,8 +179,9 @@ def smoke_check(ref: str) -> None:
         )
         lab = topology.load(source)
         paths = LabPaths.of(lab.name, Path(tmp))
-        render.write_lab(lab, paths)
-        output = runtime.run_once(ref, paths.etc("smoke"), paths.keys("smoke"), "module show")
+        render.render_lab(lab, paths).write()
+        mounts = node.container_spec(lab, lab.nodes[0], paths, ref, "none").mounts
+        output = runtime.run_once(ref, mounts, node.BOOTED, node.cli_argv("module show"))
     missing = [
         m
         for m in ("pbx_dundi.so", "res_crypto.so", "chan_iax2.so")

@@ -1,24 +1,43 @@
 """RSA key pairs in the exact format res_crypto reads (what `astgenkey -n` writes).
 
-`NAME.key` is the private key (PKCS#8 PEM, mode 0600), `NAME.pub` the public
-key (SPKI PEM). DUNDi works in fixed 128-byte blocks, so keys are 1024-bit.
-A node's folder holds its own private key and only its peers' public keys.
+`NAME.key` is the private key (PKCS#8 PEM, mode 0600), `NAME.pub` the public key (SPKI
+PEM). DUNDi works in fixed 128-byte blocks, so keys are 1024-bit. A node's folder holds its
+own private key and only its peers' public keys.
+
+`plan` decides every node's key folder in memory: a pair already in the lab's folder is kept
+(bytes and mode as they are, so lint sees what will be mounted), a missing one is made.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lab.paths import LabPaths
-from lab.topology.validate import Topology
+from lab.topology import Topology
 
-__all__ = ["KEY_BITS", "ensure_keys", "generate_pair", "write_private"]
+__all__ = ["KEY_BITS", "KeyFile", "generate_pair", "plan", "write_private"]
 
 KEY_BITS = 1024
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """One file of a node's key folder, as it will be mounted."""
+
+    path: Path
+    data: bytes
+    mode: int
+    kept: bool = False  # already on disk exactly so: not written again
+
+    @property
+    def private(self) -> bool:
+        return self.path.suffix == ".key"
 
 
 def generate_pair() -> tuple[bytes, bytes]:
@@ -44,21 +63,41 @@ def write_private(path: Path, pem: bytes) -> None:
         out.write(pem)
 
 
-def ensure_keys(lab: Topology, paths: LabPaths) -> None:
-    """Give every node a key pair (kept if it has one) and its peers' public keys."""
+def write(key: KeyFile) -> None:
+    """Put `key` on disk with its mode (nothing to do for a kept one)."""
+    if key.kept:
+        return
+    if key.private:
+        write_private(key.path, key.data)
+        return
+    key.path.parent.mkdir(parents=True, exist_ok=True)
+    key.path.write_bytes(key.data)
+    key.path.chmod(key.mode)
+
+
+def plan(lab: Topology, paths: LabPaths) -> dict[str, dict[str, KeyFile]]:
+    """Every node's key folder: its own pair (kept if both halves exist), its peers' public
+    keys; node → file name → key."""
+    pairs: dict[str, tuple[KeyFile, KeyFile]] = {}
     for node in lab.nodes:
-        private_path = paths.private_key(node.name)
-        own_public = paths.public_key(node.name, node.name)
-        if not (private_path.exists() and own_public.exists()):
-            private, public = generate_pair()
-            write_private(private_path, private)
-            own_public.write_bytes(public)
+        private, public = paths.private_key(node.name), paths.public_key(node.name, node.name)
+        if private.is_file() and public.is_file():
+            pairs[node.name] = (_kept(private), _kept(public))
+        else:
+            pem, pub = generate_pair()
+            pairs[node.name] = (KeyFile(private, pem, 0o600), KeyFile(public, pub, 0o644))
+    folders: dict[str, dict[str, KeyFile]] = {}
     for node in lab.nodes:
-        wanted = {node.name} | {p.key for p in node.peers}
-        folder = paths.keys(node.name)
-        for stale in folder.glob("*.pub"):
-            if stale.stem not in wanted:
-                stale.unlink()
-        for key in wanted - {node.name}:
-            source = paths.public_key(key, key)
-            paths.public_key(node.name, key).write_bytes(source.read_bytes())
+        own_private, own_public = pairs[node.name]
+        folder = {own_private.path.name: own_private, own_public.path.name: own_public}
+        for key in {p.key for p in node.peers} - {node.name}:
+            path = paths.public_key(node.name, key)
+            data = pairs[key][1].data
+            kept = path.is_file() and path.read_bytes() == data
+            folder[path.name] = KeyFile(path, data, 0o644, kept=kept)
+        folders[node.name] = folder
+    return folders
+
+
+def _kept(path: Path) -> KeyFile:
+    return KeyFile(path, path.read_bytes(), stat.S_IMODE(path.stat().st_mode), kept=True)

@@ -14,7 +14,17 @@ from pathlib import Path
 
 from lab.asterisk.conf import ConfFile, Option, Section, dialplan, parse
 
-__all__ = ["MEMBER_FILES", "Change", "Member", "MemberPeer", "Target", "read_member", "rewrite"]
+__all__ = [
+    "MEMBER_FILES",
+    "Change",
+    "Member",
+    "MemberPeer",
+    "Target",
+    "member_from_texts",
+    "read_member",
+    "read_text",
+    "rewrite",
+]
 
 MEMBER_FILES = ("dundi.conf", "iax.conf", "extensions.conf")
 _EID = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
@@ -67,11 +77,23 @@ class Change:
         return f"{self.file}:{self.line}: {self.why}\n    - {self.before}\n    + {self.after}"
 
 
+def read_text(path: Path) -> str:
+    """A config file as Asterisk reads it: bytes. Whatever is not UTF-8 (a Latin-1 `é` in a
+    comment) is kept byte for byte (surrogateescape) and written back the same way."""
+    return path.read_bytes().decode("utf-8", "surrogateescape")
+
+
 def read_member(folder: Path) -> Member:
     """Read a member's folder (dundi.conf, iax.conf, extensions.conf); OSError if missing."""
-    texts = {name: (folder / name).read_text(encoding="utf-8") for name in MEMBER_FILES}
+    texts = {name: read_text(folder / name) for name in MEMBER_FILES}
     for extra in sorted(folder.glob("*.conf")):
-        texts.setdefault(extra.name, extra.read_text(encoding="utf-8"))
+        texts.setdefault(extra.name, read_text(extra))
+    return member_from_texts(folder, tuple(texts.items()))
+
+
+def member_from_texts(folder: Path, files: tuple[tuple[str, str], ...]) -> Member:
+    """What the lab needs of a member's files, already read (file name → text)."""
+    texts = dict(files)
     dundi = parse(texts["dundi.conf"], "dundi.conf")
     ext = parse(texts["extensions.conf"], "extensions.conf")
     contexts = dialplan(ext)

@@ -14,9 +14,12 @@ __all__ = [
     "CallResult",
     "LookupResult",
     "PeerState",
+    "Unreadable",
+    "call_channel",
     "check_number",
     "ended_calls",
     "originate",
+    "originate_fields",
     "parse_call",
     "parse_lookup",
     "parse_peers",
@@ -27,6 +30,7 @@ _ANSWER = re.compile(
     r"^\s*\d+\.\s+(?P<weight>\d+)\s+(?P<tech>[A-Za-z0-9]+)/(?P<dest>\S+)\s+\((?P<flags>[A-Z|]*)\)"
 )
 _FROM = re.compile(r"^\s*from (?P<eid>[0-9a-f:]{17}), expires in (?P<expires>-?\d+) s")
+_PEERS_END = re.compile(r"^\d+ dundi peers \[", re.MULTILINE)
 _TOOK = re.compile(r"DUNDi lookup completed in (?P<ms>\d+) ms")
 _PEER = re.compile(
     r"^(?P<eid>[0-9a-f]{2}(?::[0-9a-f]{2}){5})\s+(?P<host>\S+)\s+\((?P<dyn>[SD])\)\s+"
@@ -150,7 +154,13 @@ def show_lookup(number: str, network: str, *, bypass: bool = False) -> str:
     return f"dundi lookup {check_number(number)}@{network}" + (" bypass" if bypass else "")
 
 
+class Unreadable(ValueError):
+    """Output that does not have the shape Asterisk gives it (cut short, or something else)."""
+
+
 def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> LookupResult:
+    """What `dundi lookup` printed; Unreadable unless it ends with "completed in N ms", so a
+    cut-short reply is never read as "not found"."""
     answers: list[Answer] = []
     pending: dict[str, str] | None = None
     took = None
@@ -171,6 +181,10 @@ def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> Look
             pending = None
         elif match := _TOOK.search(line):
             took = int(match["ms"])
+    if took is None:
+        raise Unreadable(f"no 'DUNDi lookup completed' line in {output.strip()[:80]!r}")
+    if pending is not None:
+        raise Unreadable(f"an answer without its 'from' line in {output.strip()[:80]!r}")
     return LookupResult(
         number=number,
         network=network,
@@ -182,7 +196,9 @@ def parse_lookup(number: str, network: str, output: str, wall_ms: float) -> Look
 
 
 def parse_peers(output: str) -> dict[str, PeerState]:
-    """`dundi show peers` → state by entity ID."""
+    """`dundi show peers` → state by entity ID; Unreadable without the closing count line."""
+    if not _PEERS_END.search(output):
+        raise Unreadable(f"no 'N dundi peers' line in {output.strip()[:80]!r}")
     peers = {}
     for line in output.splitlines():
         if match := _PEER.match(line.strip()):
@@ -198,15 +214,32 @@ def parse_peers(output: str) -> dict[str, PeerState]:
     return peers
 
 
-def originate(batch: str, index: int, number: str, network: str) -> str:
-    """The CLI command that starts test call `index` of `batch` to `number` from a node.
+def call_channel(batch: str, index: int, number: str, network: str) -> str:
+    """The Local channel that places test call `index` of `batch` to `number`.
 
     Its record lands in the caller's AstDB under labcall/<batch>/<index>/ (start, status,
     answer, digits heard, cause, dial status, dialled string, end).
     """
+    return f"Local/{batch}*{index}*{check_number(number)}@lab-call-{network}"
+
+
+def originate_fields(channel: str) -> dict[str, str]:
+    """A manager Originate of a test call: the channel dials out, the answered call runs
+    the caller's checker (s@lab-checker)."""
+    return {
+        "Channel": channel,
+        "Context": "lab-checker",
+        "Exten": "s",
+        "Priority": "1",
+        "Async": "true",
+        "Timeout": "30000",
+    }
+
+
+def originate(batch: str, index: int, number: str, network: str) -> str:
+    """The same call as a CLI command (`channel originate`), for a console."""
     return (
-        f"channel originate Local/{batch}*{index}*{check_number(number)}@lab-call-{network} "
-        "extension s@lab-checker"
+        f"channel originate {call_channel(batch, index, number, network)} extension s@lab-checker"
     )
 
 

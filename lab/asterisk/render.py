@@ -5,7 +5,6 @@ Values are computed here; the Jinja2 templates in `templates/` only loop and pri
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +12,21 @@ from typing import Any
 
 import jinja2
 
-from lab.asterisk import images, keys
-from lab.asterisk.member import Change, Target, read_member, rewrite
+from lab.asterisk import keys
+from lab.asterisk.keys import KeyFile
+from lab.asterisk.member import Change, Target, member_from_texts, rewrite
+from lab.asterisk.node import AMI_USER, MODULES
 from lab.paths import LabPaths
-from lab.topology.validate import Node, Topology
+from lab.topology import Node, Topology
 
-__all__ = ["NODE_FILES", "render_lab", "render_node", "write_lab"]
+__all__ = [
+    "NODE_FILES",
+    "RenderedLab",
+    "RenderedNode",
+    "caller_number",
+    "render_lab",
+    "render_node",
+]
 
 NODE_FILES = (
     "asterisk.conf",
@@ -27,6 +35,7 @@ NODE_FILES = (
     "dundi.conf",
     "iax.conf",
     "extensions.conf",
+    "manager.conf",  # the lab's control channel
 )
 
 _ENV = jinja2.Environment(
@@ -63,17 +72,10 @@ def caller_number(lab: Topology, node: Node) -> str:
     return node.code.rjust(lab.number_length, "0")
 
 
-def render_node(lab: Topology, node: Node) -> dict[str, str]:
-    """File name → text for one node's /etc/asterisk."""
-    if node.imported is not None:
-        return render_imported(lab, node)[0]
-    return _render_generated(lab, node)
-
-
 def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[Change]]:
     """A member's files as they run in the lab, plus every change made to them."""
     assert node.imported is not None
-    member = read_member(Path(node.imported.dir))
+    member = member_from_texts(Path(node.imported.dir), node.imported.files)
     target = Target(
         node=node.name,
         ip=node.ip,
@@ -161,78 +163,108 @@ def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
             {"network": n.name, "context": n.context, "weight": n.weight} for n in networks
         ],
         "peers": peers,
-        "modules": images.MODULES,
+        "modules": MODULES,
         "outgoing_sip_tech": node.version != "16",
         "dial_pattern": "_" + "X" * lab.number_length,
         "incoming_patterns": incoming,
         "caller_number": caller_number(lab, node),
         "with_internal": True,
     }
-    return {name: _ENV.get_template(f"{name}.j2").render(values) for name in NODE_FILES}
+    return {
+        name: _ENV.get_template(f"{name}.j2").render(values)
+        for name in NODE_FILES
+        if name != "manager.conf"
+    }
 
 
-def render_compose(lab: Topology, paths: LabPaths) -> str:
-    nodes = [
-        {
-            "name": n.name,
-            "ip": n.ip,
-            "image": images.image_ref(n.version),
-            "container": f"dundi-lab-{lab.name}-{n.name}",
-            "etc": paths.relative(paths.etc(n.name)),
-            "keys": paths.relative(paths.keys(n.name)),
-        }
-        for n in lab.nodes
-    ]
-    return _ENV.get_template("compose.yaml.j2").render(
-        banner=banner(lab), lab=lab, nodes=nodes, project=f"dundi-lab-{lab.name}"
-    )
+@dataclass(frozen=True)
+class RenderedNode:
+    """One node's files as they will be mounted: /etc/asterisk and the key folder."""
+
+    name: str
+    files: dict[str, str]  # /etc/asterisk file name → text
+    keys: dict[str, KeyFile]  # key folder file name → key
+    changes: tuple[Change, ...] = ()  # an imported node: what changed in the member's files
 
 
-def render_lab(lab: Topology, paths: LabPaths) -> dict[Path, str]:
-    """Every text file of the lab, by path; nothing is written."""
-    return _render_all(lab, paths)[0]
+@dataclass(frozen=True)
+class RenderedLab:
+    """Every file of a lab, in memory: what lint reads is what `write` puts on disk."""
+
+    topology: Topology
+    paths: LabPaths
+    nodes: dict[str, RenderedNode]
+
+    def write(self) -> None:
+        """Write every node's folders (removing what is not part of the lab any more), the
+        topology beside them and the members' own files an import reads."""
+        lab, paths = self.topology, self.paths
+        for node in self.nodes.values():
+            etc, key_folder = paths.etc(node.name), paths.keys(node.name)
+            etc.mkdir(parents=True, exist_ok=True)
+            key_folder.mkdir(parents=True, exist_ok=True)
+            for name, text in node.files.items():
+                (etc / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+            for stale in set(etc.iterdir()) - {etc / n for n in node.files}:
+                stale.unlink()
+            for key in node.keys.values():
+                keys.write(key)
+            for stale in set(key_folder.iterdir()) - {k.path for k in node.keys.values()}:
+                stale.unlink()
+            report = paths.import_report(node.name)
+            imported = lab.node(node.name).imported
+            if node.changes and imported is not None:
+                report.write_text(
+                    f"; changes dundi-lab made to {imported.dir} to run it as node {node.name}\n"
+                    + "\n".join(str(c) for c in node.changes)
+                    + "\n",
+                    encoding="utf-8",
+                )
+            else:
+                report.unlink(missing_ok=True)
+        source = Path(lab.source)
+        if source.is_file():
+            paths.topology_file.write_bytes(source.read_bytes())
+        for member in lab.nodes:  # member folders travel with the copy of the topology
+            if member.imported is not None:
+                copy = paths.root / member.imported.written
+                copy.mkdir(parents=True, exist_ok=True)
+                if copy.resolve() != Path(member.imported.dir).resolve():
+                    for name, text in member.imported.files:
+                        (copy / name).write_bytes(text.encode("utf-8", "surrogateescape"))
 
 
-def _render_all(lab: Topology, paths: LabPaths) -> tuple[dict[Path, str], dict[str, list[Change]]]:
-    """Every file, and for each imported node the changes made to its member's files
-    (each node rendered once; an imported node's report is one of the files)."""
-    files = {paths.compose_file: render_compose(lab, paths)}
-    changed: dict[str, list[Change]] = {}
+def render_lab(lab: Topology, paths: LabPaths, *, control_secret: str = "") -> RenderedLab:
+    """Every node's files and keys, in memory; nothing is written."""
+    key_plan = keys.plan(lab, paths)
+    nodes = {}
     for node in lab.nodes:
-        if node.imported is not None:
-            rendered, changed[node.name] = render_imported(lab, node)
-            files[paths.import_report(node.name)] = (
-                f"; changes dundi-lab made to {node.imported.dir} to run it as node "
-                f"{node.name}\n" + "\n".join(str(c) for c in changed[node.name]) + "\n"
+        files, changes = render_node(lab, node, control_secret)
+        nodes[node.name] = RenderedNode(node.name, files, key_plan[node.name], tuple(changes))
+    return RenderedLab(lab, paths, nodes)
+
+
+def render_node(
+    lab: Topology, node: Node, control_secret: str = ""
+) -> tuple[dict[str, str], list[Change]]:
+    """One node's /etc/asterisk (file name → text) and, for an imported node, what was
+    changed in the member's files."""
+    files, changes = (
+        render_imported(lab, node)
+        if node.imported is not None
+        else (_render_generated(lab, node), [])
+    )
+    if "manager.conf" in files and node.imported is not None:
+        changes.append(
+            Change(
+                "manager.conf",
+                1,
+                "(the member's manager.conf)",
+                "(dundi-lab's)",
+                "the lab's control channel",
             )
-        else:
-            rendered = _render_generated(lab, node)
-        for name, text in rendered.items():
-            files[paths.etc(node.name) / name] = text
-    return files, changed
-
-
-def write_lab(lab: Topology, paths: LabPaths) -> dict[str, list[Change]]:
-    """Render everything, then write it and the nodes' keys under the lab folder;
-    returns, per imported node, what was changed in the member's files."""
-    files, changed = _render_all(lab, paths)
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    for node in lab.nodes:
-        stale = set(paths.etc(node.name).iterdir()) - set(files)
-        for path in stale:
-            path.unlink()
-    paths.topology_file.write_text(Path(lab.source).read_text(encoding="utf-8"), encoding="utf-8")
-    paths.state_file.write_text(
-        json.dumps({"name": lab.name, "subnet": lab.subnet, "source": lab.source})
+        )
+    files["manager.conf"] = _ENV.get_template("manager.conf.j2").render(
+        banner=banner(lab), lab=lab, node=node, user=AMI_USER, secret=control_secret
     )
-    for node in lab.nodes:  # member folders travel with the copy of the topology
-        if node.imported is not None:
-            copy = paths.root / node.imported.written
-            copy.mkdir(parents=True, exist_ok=True)
-            for conf in Path(node.imported.dir).glob("*.conf"):
-                if conf.parent.resolve() != copy.resolve():
-                    (copy / conf.name).write_bytes(conf.read_bytes())
-    keys.ensure_keys(lab, paths)
-    return changed
+    return files, changes

@@ -3,7 +3,7 @@
 Asterisk parses /usr/share/asterisk/documentation/core-en_US.xml at boot and keeps
 the whole tree in memory: ~33 MiB of a node's ~54 MiB. It cannot be dropped
 (Asterisk 22 exits without it, and the configuration framework refuses options
-that have no documentation), but a node loads only `images.MODULES`. This keeps
+that have no documentation), but a node loads only `node.MODULES`. This keeps
 the core's own entries, the entries of those modules, the core's configuration
 types, and whatever they pull in by XInclude; `core show application Dial` still
 works in a node, the help of modules a node cannot load is gone. Asterisk 16's

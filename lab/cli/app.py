@@ -1,4 +1,8 @@
-"""Shared pieces of the `lab` command: the group, consoles, errors, lab names."""
+"""Shared pieces of the `lab` command: the group, plain-text output, errors, lab names.
+
+User text is data: everything printed here is plain text (never Rich markup), one error per
+line as `error: …`, and output that goes to a file or a pipe is never wrapped.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +14,43 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 
-from lab import runtime, scenario
-from lab.cli.display import status_view
-from lab.core.running import NodeState
-from lab.errors import LabError
+from lab import __version__
+from lab.core.events import Event, LintDone, NodeStarted, Note, StageDone
+from lab.errors import LabError, LintFailed
+from lab.lint import format_findings
+from lab.runtime.protocol import Backend, backend
 
 DEFAULT_TOPOLOGY = "scenarios/seed-chain.yaml"
-# Not a terminal (CI, pipes): wide enough that tables do not wrap.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
 
 
-def fail(message: str) -> NoReturn:
-    raise click.exceptions.Exit(_report(message))
+def _plain(text: str) -> str:
+    """Text any terminal or file takes: bytes a member's file held that are not UTF-8
+    (kept as surrogates) become U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _report(message: str) -> int:
+def say(text: str = "") -> None:
+    """A line of the command's output (stdout)."""
+    click.echo(_plain(text))
+
+
+def note(text: str) -> None:
+    """A line about the command's progress (stderr)."""
+    click.echo(_plain(text), err=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    report(message)
+    raise click.exceptions.Exit(code)
+
+
+def report(message: str) -> None:
     for line in message.splitlines() or [""]:
-        err.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
-    return 1
+        note(f"error: {line}")
 
 
-class _Group(click.Group):
+class LabGroup(click.Group):
     """Turns LabError into `error: …` lines and exit 1; --debug shows the trace."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -42,19 +59,20 @@ class _Group(click.Group):
         except LabError as exc:
             if ctx.params.get("debug") or os.environ.get("DUNDI_LAB_DEBUG"):
                 raise
-            sys.exit(_report(str(exc)))
+            if isinstance(exc, LintFailed):
+                for line in format_findings(exc.findings, relative_to=Path.cwd()):
+                    note(line)
+            report(str(exc))
+            for extra in getattr(exc, "__notes__", ()):
+                report(extra)
+            sys.exit(1)
         except KeyboardInterrupt:
-            err.print("interrupted; what the command created was removed")
+            note("interrupted")
             sys.exit(130)
 
 
-def progress_printer() -> Callable[[str], None]:
-    started = time.monotonic()
-
-    def show(message: str) -> None:
-        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
-
-    return show
+def engine() -> Backend:
+    return backend("docker")
 
 
 def resolve_name(name: str | None) -> str:
@@ -63,12 +81,16 @@ def resolve_name(name: str | None) -> str:
         return name
     if os.environ.get("DUNDI_LAB_NAME"):
         return os.environ["DUNDI_LAB_NAME"]
-    up = {lab: count for lab, count in runtime.labs().items() if count}
+    up = sorted(lab for lab, record in engine().labs().items() if record.containers)
     if len(up) == 1:
-        return next(iter(up))
+        return up[0]
     if len(up) > 1:
-        fail(f"several labs are up ({', '.join(sorted(up))}); choose one with --name")
+        fail(f"several labs are up ({', '.join(up)}); choose one with --name")
     return Path(DEFAULT_TOPOLOGY).stem
+
+
+def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--name", "-n", help="Lab name (default: the only lab up).")(f)
 
 
 def raw_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,20 +99,28 @@ def raw_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--name", "-n", help="Lab name (default: the only lab up).")(f)
+def event_printer() -> Callable[[Event], None]:
+    """Prints what bringing a lab up reports, one line each, with the time since start."""
+    started = time.monotonic()
+
+    def show(event: Event) -> None:
+        at = f"{time.monotonic() - started:6.1f}s"
+        if isinstance(event, StageDone):
+            detail = f": {event.detail}" if event.detail else ""
+            note(f"{at} {event.stage} ({event.seconds:.1f} s){detail}")
+        elif isinstance(event, NodeStarted):
+            note(f"{at} started {event.node} ({event.ip})")
+        elif isinstance(event, LintDone):
+            for line in format_findings(event.findings, relative_to=Path.cwd()):
+                note(line)
+        elif isinstance(event, Note):
+            note(f"{at} {event.text}")
+
+    return show
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dundi-lab")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
 def main(debug: bool) -> None:
     """dundi-lab: a lab of Asterisk servers that route IAX2 calls with DUNDi."""
-
-
-def print_status(name: str, states: list[NodeState]) -> None:
-    out.print(status_view(name, states))
-
-
-def print_step(result: scenario.StepResult) -> None:
-    for line in scenario.format_result(result):
-        out.print(f"  {line}", markup=False)

@@ -1,27 +1,41 @@
-"""How the CLI shows a lab: status tables, the trust-edge matrix, JSON for scripts."""
+"""How the CLI shows a lab: status tables, the trust-edge matrix, JSON for scripts.
+
+Every cell is a `Text` (never markup), so a name or pattern with brackets prints as written.
+On a terminal the tables fit its width; into a file or a pipe they are never wrapped.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from lab.core.running import LinkState, NodeState
+from lab.core.state import LinkState, NodeState, summary
 
 MATRIX_MAX_NODES = 16
 
 
+def print_status(name: str, states: list[NodeState]) -> None:
+    tty = sys.stdout.isatty()
+    console = Console(highlight=False, width=None if tty else 400, no_color=not tty)
+    console.print(status_view(name, states), soft_wrap=not tty)
+
+
 def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
+    ok, total, down, unprobed = summary(states)
     return {
         "lab": name,
+        "links": {"ok": ok, "total": total, "down": down, "not_probed": unprobed},
         "nodes": [
             {
                 "name": s.node.name,
                 "ip": s.node.ip,
                 "eid": s.node.eid,
                 "state": s.state,
+                "detail": s.detail,
                 "asterisk": s.asterisk_version,
                 "serves": {sv.network: list(sv.patterns) for sv in s.node.serves},
                 "links": [
@@ -30,6 +44,7 @@ def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
                         "status": ln.status,
                         "latency_ms": ln.latency_ms,
                         "mutual": ln.mutual,
+                        "why": ln.why,
                     }
                     for ln in s.links
                 ],
@@ -51,43 +66,49 @@ def _short(link: LinkState) -> Text:
 
 def status_view(name: str, states: list[NodeState]) -> Group:
     """The node table, then (up to 16 nodes) each side's view of every trust edge."""
-    table = Table(title=f"lab {name}", title_justify="left")
+    table = Table(title=Text(f"lab {name}"), title_justify="left")
     for column in ("node", "address", "entity ID", "Asterisk", "state", "serves", "peer links"):
         table.add_column(column)
     for s in states:
         serves = " ".join(f"{p}@{sv.network}" for sv in s.node.serves for p in sv.patterns)
         links = Text("  ").join(Text(f"{ln.peer} ") + _short(ln) for ln in s.links)
-        state = Text(s.state, style="green" if s.state == "running" else "red")
+        state = Text(s.state, style="green" if s.running else "red")
         table.add_row(
-            s.node.name,
-            s.node.ip,
-            s.node.eid,
-            s.asterisk_version.split("+")[0],
+            Text(s.node.name),
+            Text(s.node.ip),
+            Text(s.node.eid),
+            Text(s.asterisk_version.split("+")[0]),
             state,
-            serves,
+            Text(serves),
             links if s.links else Text("-"),
         )
     parts: list[Any] = [table]
     if 1 < len(states) <= MATRIX_MAX_NODES:
         parts.append(matrix(states))
-    total = sum(len(s.links) for s in states)
-    ok = sum(ln.ok for s in states for ln in s.links)
-    summary = f"{len(states)} nodes, {ok}/{total} peer links OK"
-    if unprobed := sum(ln.status.startswith("UNKNOWN") for s in states for ln in s.links):
-        summary += f", {unprobed} not probed yet (pbx_dundi probes a peer 5 s after loading)"
-    parts.append(Text(summary))
+    ok, total, down, unprobed = summary(states)
+    line = f"{len(states)} nodes, {ok}/{total} peer links OK"
+    if down:
+        why = sorted({ln.why for s in states for ln in s.links if ln.down})
+        line += f", {down} down ({'; '.join(why)})"
+    if unprobed:
+        line += f", {unprobed} not probed yet (pbx_dundi probes a peer 5 s after loading)"
+    for s in states:
+        if s.detail:
+            line += f"\n{s.node.name}: {s.state}: {s.detail}"
+    parts.append(Text(line))
     return Group(*parts)
 
 
 def matrix(states: list[NodeState]) -> Table:
-    """Row node's view of column node: OK and latency, LAGGED, UNREACHABLE, …; '·' no edge."""
+    """Row node's view of column node: OK and latency, LAGGED, UNREACHABLE, DOWN, …; '·' no
+    edge."""
     names = [s.node.name for s in states]
-    table = Table(title="trust edges (row's view of column)", title_justify="left")
+    table = Table(title=Text("trust edges (row's view of column)"), title_justify="left")
     table.add_column("")
     for column in names:
-        table.add_column(column, justify="center")
+        table.add_column(Text(column), justify="center")
     for s in states:
         views = {ln.peer: ln for ln in s.links}
         cells = [_short(views[c]) if c in views else Text("·", style="dim") for c in names]
-        table.add_row(s.node.name, *cells)
+        table.add_row(Text(s.node.name), *cells)
     return table

@@ -10,7 +10,7 @@ import click
 
 from lab import lint, topology
 from lab.asterisk.member import read_member
-from lab.cli.app import err, fail, main, name_option, out, resolve_name
+from lab.cli.app import fail, main, name_option, note, resolve_name, say
 from lab.core.running import Lab
 from lab.errors import TopologyError
 from lab.observe import capture, graph, trace
@@ -25,7 +25,7 @@ def validate(topology_file: str) -> None:
         topo = topology.load(topology_file)
     except TopologyError as exc:
         fail(str(exc))
-    out.print(
+    say(
         f"{topology_file}: valid ({len(topo.nodes)} nodes, "
         f"{len(topo.edges)} peer entries, networks {', '.join(topo.networks)})"
     )
@@ -64,8 +64,8 @@ def lint_command(
     else:
         findings = lint.lint_topology(topology.load(str(topology_file)))
     for line in lint.format_findings(findings, relative_to=Path.cwd()):
-        click.echo(line)
-    err.print(f"lab lint: {lint.summary(findings)}")
+        say(line)
+    note(f"lab lint: {lint.summary(findings)}")
     sys.exit(1 if lint.has_errors(findings) else 0)
 
 
@@ -80,24 +80,24 @@ def import_command(folder: str, node_name: str) -> None:
         member = read_member(Path(folder))
     except OSError as exc:
         fail(f"{folder}: {exc}")
-    click.echo("# node entry for the topology's nodes: (dir is relative to the topology file)")
-    click.echo(f"  {node_name}:")
-    click.echo("    import:")
-    click.echo(f"      dir: {folder}")
+    say("# node entry for the topology's nodes: (dir is relative to the topology file)")
+    say(f"  {node_name}:")
+    say("    import:")
+    say(f"      dir: {folder}")
     if member.peers:
-        click.echo("      peers:   # map each peer of the member's dundi.conf to a lab node")
+        say("      peers:   # map each peer of the member's dundi.conf to a lab node")
         for peer in member.peers:
-            click.echo(f'        "{peer.eid}": NODE   # dundi.conf:{peer.line}, model {peer.model}')
-    click.echo(f"# entity ID: {member.entityid or '(unset: the lab assigns one)'}")
+            say(f'        "{peer.eid}": NODE   # dundi.conf:{peer.line}, model {peer.model}')
+    say(f"# entity ID: {member.entityid or '(unset: the lab assigns one)'}")
     for net, ctx, weight in member.mappings:
         patterns = dict(member.serves).get(net, ())
-        click.echo(
+        say(
             f"# network {net}: mapping context {ctx} (weight {weight}), serves "
             f"{', '.join(patterns) or 'nothing (the context has no extensions)'}"
         )
     for net, ctx in member.lookup:
         outgoing = dict(member.outgoing).get(net, "(none found)")
-        click.echo(f"# network {net}: lookups in [{ctx}], outgoing calls from [{outgoing}]")
+        say(f"# network {net}: lookups in [{ctx}], outgoing calls from [{outgoing}]")
 
 
 @main.command("trace")
@@ -117,10 +117,10 @@ def trace_command(target: str, from_node: str, as_json: bool, name: str | None) 
     result = trace.run(lab, number, network or None, from_node=from_node)
     trace.save(result, trace.trace_file(lab.paths))
     if as_json:
-        click.echo(trace.to_json(result), nl=False)
+        sys.stdout.write(trace.to_json(result))
     else:
         for line in trace.format_trace(result):
-            click.echo(line)
+            say(line)
     sys.exit(0 if result.found else 1)
 
 
@@ -159,7 +159,7 @@ def graph_command(
     if out_file:
         Path(out_file).parent.mkdir(parents=True, exist_ok=True)
         Path(out_file).write_bytes(picture)
-        err.print(f"wrote {out_file} ({fmt})")
+        note(f"wrote {out_file} ({fmt})")
     elif fmt == "png" and sys.stdout.isatty():
         fail("a PNG is not for the terminal: add --out FILE.png")
     else:
@@ -198,12 +198,12 @@ def capture_command(
             node,
             path,
             seconds=seconds,
-            started=lambda: err.print(f"capturing on {node} for {seconds:g} s …"),
+            started=lambda: note(f"capturing on {node} for {seconds:g} s …"),
         )
     except KeyboardInterrupt:
-        err.print(f"interrupted; what was captured so far is in {path}")
+        note(f"interrupted; what was captured so far is in {path}")
         sys.exit(130)
-    err.print(f"{result.packets} packets in {result.seconds:.1f} s → {result.path}")
+    note(f"{result.packets} packets in {result.seconds:.1f} s → {result.path}")
     if summary:
         for line in capture.summary(result.path, capture.node_names(lab)):
-            click.echo(line)
+            say(line)

@@ -9,28 +9,32 @@ import time
 from pathlib import Path
 
 import click
-from rich.live import Live
 
-from lab import lint, runtime, topology
-from lab.asterisk import render
+from lab import topology
 from lab.cli.app import (
     DEFAULT_TOPOLOGY,
-    err,
+    engine,
+    event_printer,
     fail,
     main,
     name_option,
-    out,
-    print_status,
-    progress_printer,
+    note,
     raw_option,
     resolve_name,
+    say,
 )
-from lab.cli.display import status_json, status_view
+from lab.cli.display import print_status, status_json, status_view
+from lab.core import pipeline
 from lab.core.running import Lab
+from lab.core.state import summary
+from lab.core.verdict import judge_call
 from lab.errors import LabError
 from lab.observe import bundle
 from lab.paths import LabPaths
 from lab.redact import redact
+
+# `lab status` exit codes, for scripts
+DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not usable
 
 
 @main.command()
@@ -60,46 +64,54 @@ def up(
     wait_links: bool,
     bundle_file: str | None,
 ) -> None:
-    """Validate TOPOLOGY_FILE, start its nodes and wait until they are ready: every node
-    booted, every trust edge usable (answered its probe, or not probed yet)."""
+    """Validate TOPOLOGY_FILE, lint the files it renders, start its nodes and wait until
+    they are ready: every node booted, every trust edge usable (answered its probe, or not
+    probed yet)."""
     started = time.monotonic()
+    options = pipeline.Options(
+        name=name, subnet=subnet, ready_timeout=timeout, wait_links=wait_links, lint=not no_lint
+    )
     with tempfile.TemporaryDirectory(prefix="dundi-lab-bundle-") as unpacked:
         if bundle_file:
             topology_file = str(bundle.unpack(Path(bundle_file), Path(unpacked)))
-            err.print(f"recreating the lab of {bundle_file} from {Path(topology_file).name}")
-        topo = topology.load(topology_file, name=name, subnet=subnet)
-        if not no_lint:
-            lint_before_start(topo)
-        lab = Lab.start(
-            topo, ready_timeout=timeout, wait_links=wait_links, progress=progress_printer()
-        )
-    err.print(f"lab [bold]{lab.name}[/bold] ready in {time.monotonic() - started:.1f} s")
-    print_status(lab.name, lab.status())
-
-
-def lint_before_start(topo: topology.Topology) -> None:
-    """Lint the configs `topo` renders; print what is found; errors stop the start."""
-    findings = lint.lint_topology(topo)
-    for line in lint.format_findings(findings, relative_to=Path.cwd()):
-        err.print(line, markup=False, highlight=False, soft_wrap=True)
-    if lint.has_errors(findings):
-        fail(f"lab lint: {lint.summary(findings)}; fix them, or start anyway with --no-lint")
+            note(f"recreating the lab of {bundle_file} from {Path(topology_file).name}")
+        try:
+            lab = pipeline.up(topology_file, options, on_event=event_printer())
+        except KeyboardInterrupt:
+            note("interrupted: the lab was not started, and what `lab up` created was removed")
+            sys.exit(130)
+    try:
+        note(f"lab {lab.name} ready in {time.monotonic() - started:.1f} s")
+        print_status(lab.name, lab.status())
+    except KeyboardInterrupt:
+        note(f"interrupted; lab {lab.name} is up (lab down --name {lab.name} removes it)")
+        sys.exit(130)
 
 
 @main.command()
 @name_option
 @click.option("--all", "all_labs", is_flag=True, help="Take down every lab.")
 def down(name: str | None, all_labs: bool) -> None:
-    """Remove a lab's containers and network (safe to repeat)."""
-    names = sorted(runtime.labs()) if all_labs else [resolve_name(name)]
+    """Remove a lab's containers and network. A lab already down is not an error; a name
+    no lab has is."""
+    labs = engine().labs()
+    names = sorted(labs) if all_labs else [resolve_name(name)]
     problems = []
     for lab_name in names:  # one lab that cannot be removed does not stop the others
+        if lab_name not in labs:
+            if LabPaths.of(lab_name).state_file.exists():
+                note(f"lab {lab_name} is already down")
+                continue
+            up = ", ".join(sorted(n for n, r in labs.items() if r.containers)) or "none"
+            problems.append(f"no lab named '{lab_name}' (labs up: {up})")
+            continue
         try:
-            containers, networks = runtime.remove_lab(lab_name)
+            with pipeline.claim_lock(lab_name):
+                containers, networks = engine().remove_lab(lab_name)
         except LabError as exc:
             problems.append(str(exc))
             continue
-        err.print(f"lab {lab_name}: removed {containers} containers, {networks} networks")
+        note(f"lab {lab_name}: removed {containers} containers, {networks} networks")
     if problems:
         fail("\n".join(problems))
 
@@ -111,10 +123,18 @@ def down(name: str | None, all_labs: bool) -> None:
 )
 @click.option("--watch", "-w", is_flag=True, help="Refresh every 2 s until Ctrl-C.")
 def status(name: str | None, fmt: str, watch: bool) -> None:
-    """Nodes, addresses, Asterisk versions, and each side's view of every trust edge."""
+    """Nodes, addresses, Asterisk versions, and each side's view of every trust edge.
+
+    Exit status: 0 when every node runs and every trust edge is usable, 3 when the lab is
+    up but some node or edge is not, 1 on an error (no such lab)."""
     lab = Lab.attach(resolve_name(name))
     if watch:
-        with Live(status_view(lab.name, lab.status()), console=out, auto_refresh=False) as live:
+        from rich.console import Console
+        from rich.live import Live
+
+        with Live(
+            status_view(lab.name, lab.status()), console=Console(), auto_refresh=False
+        ) as live:
             try:
                 while True:
                     time.sleep(2)
@@ -123,9 +143,13 @@ def status(name: str | None, fmt: str, watch: bool) -> None:
                 return
     states = lab.status()
     if fmt == "json":
-        click.echo(json.dumps(status_json(lab.name, states), indent=2))
+        say(json.dumps(status_json(lab.name, states), indent=2))
     else:
         print_status(lab.name, states)
+    _, _, down_links, _ = summary(states)
+    usable = all(ln.usable for s in states for ln in s.links if ln.mutual)
+    healthy = all(s.running for s in states) and not down_links and usable
+    sys.exit(0 if healthy else DEGRADED)
 
 
 @main.command()
@@ -135,29 +159,26 @@ def status(name: str | None, fmt: str, watch: bool) -> None:
 @raw_option
 @name_option
 def lookup(target: str, from_node: str, bypass: bool, raw: bool, name: str | None) -> None:
-    """Ask the DUNDi network where NUMBER lives, from one node."""
+    """Ask the DUNDi network where NUMBER lives, from one node (exit 1: not found)."""
     number, _, network = target.partition("@")
     lab = Lab.attach(resolve_name(name))
     result = lab.lookup(number, network or None, from_node=from_node, bypass=bypass)
     if not result.found:
-        out.print(
-            f"{number}@{result.network}: not found from {from_node} "
-            f"(DUNDi: {result.asterisk_ms} ms)"
-        )
+        took = f"DUNDi: {result.asterisk_ms} ms"
+        say(f"{number}@{result.network}: not found from {from_node} ({took})")
         sys.exit(1)
     show = (lambda text: text) if raw else redact
     for answer in result.answers:
-        node = lab.node_for(answer.eid)
-        out.print(
+        owner = lab.node_for(answer.eid)
+        say(
             f"{number}@{result.network}: {show(answer.tech + '/' + answer.dest)}"
-            f"  weight {answer.weight}"
-            f"  {'|'.join(answer.flags)}"
+            f"  weight {answer.weight}  {'|'.join(answer.flags)}"
         )
-        out.print(
-            f"  answered by {answer.eid} ({node.name if node else 'not a lab node'}), "
+        say(
+            f"  answered by {answer.eid} ({owner.name if owner else 'not a lab node'}), "
             f"host {answer.host}, expires in {answer.expires} s"
         )
-    out.print(f"lookup took {result.asterisk_ms} ms (DUNDi), {result.wall_ms:.0f} ms (wall)")
+    say(f"lookup took {result.asterisk_ms} ms (DUNDi), {result.wall_ms:.0f} ms (wall)")
 
 
 @main.command()
@@ -166,62 +187,58 @@ def lookup(target: str, from_node: str, bypass: bool, raw: bool, name: str | Non
 @click.option("--network", help="DUNDi network (default: the lab's first).")
 @name_option
 def call(number: str, from_node: str, network: str | None, name: str | None) -> None:
-    """Place a real IAX2 call through the DUNDi switch and verify its media."""
+    """Place a real IAX2 call through the DUNDi switch and verify what the callee sent back
+    (exit 0 only when verified)."""
     lab = Lab.attach(resolve_name(name))
-    result = lab.call(from_node, number, network)
+    verdict = judge_call(lab.topology, lab.call(from_node, number, network))
+    result = verdict.result
     if not result.answered:
-        out.print(
-            f"call {from_node} → {number}: [red]not answered[/red] ({result.status}, "
-            f"hangup cause {result.cause or '?'}"
-            f"{', dial ' + result.dial_status if result.dial_status else ''})"
-        )
+        say(f"call {from_node} → {number}: not answered ({verdict.checks[0].seen})")
         sys.exit(1)
-    callee = lab.node_for(result.host or "")
-    code_ok = callee is not None and result.callee_code == callee.code
-    caller_ok = result.callee_saw_caller == result.caller
-    verified = code_ok and caller_ok and result.callee_extension == number[-4:]
-    out.print(
-        f"call {from_node} → {number}: [green]answered[/green] by "
-        f"{callee.name if callee else result.host} in {result.setup_ms:.0f} ms"
-    )
-    out.print(
+    callee = verdict.callee.name if verdict.callee else result.host
+    say(f"call {from_node} → {number}: answered by {callee} in {result.setup_ms:.0f} ms")
+    say(
         f"  digits from the callee: {result.digits}  (extension {result.callee_extension}, "
         f"caller seen {result.callee_saw_caller}, node code {result.callee_code})"
     )
-    out.print(f"  media verified: {'[green]yes[/green]' if verified else '[red]no[/red]'}")
-    sys.exit(0 if verified else 1)
+    for check in verdict.failed():
+        say(f"  ✗ {check.name}: expected {check.expected}, seen {check.seen}")
+    say(f"  media verified: {'yes' if verdict.verified else 'no'}")
+    sys.exit(0 if verdict.verified else 1)
 
 
 @main.command("cli")
-@click.argument("node")
+@click.argument("node_name", metavar="NODE")
 @click.argument("command")
 @raw_option
 @name_option
-def cli_command(node: str, command: str, raw: bool, name: str | None) -> None:
-    """Run an Asterisk CLI COMMAND on NODE (secrets masked unless --raw)."""
-    output = Lab.attach(resolve_name(name)).cli(node, command)
+def cli_command(node_name: str, command: str, raw: bool, name: str | None) -> None:
+    """Run an Asterisk CLI COMMAND on NODE (secrets masked unless --raw); exit 1 when
+    Asterisk refuses it."""
+    output = Lab.attach(resolve_name(name)).cli(node_name, command)
     click.echo(output if raw else redact(output), nl=False)
 
 
 @main.command()
-@click.argument("node", required=False)
+@click.argument("node_name", metavar="NODE", required=False)
 @click.option("--all", "all_nodes", is_flag=True, help="Every node, lines prefixed by name.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines.")
 @raw_option
 @name_option
-def logs(node: str | None, all_nodes: bool, follow: bool, raw: bool, name: str | None) -> None:
+def logs(node_name: str | None, all_nodes: bool, follow: bool, raw: bool, name: str | None) -> None:
     """Print a node's Asterisk log (secrets masked unless --raw)."""
     lab = Lab.attach(resolve_name(name))
     show = (lambda text: text) if raw else redact
     if all_nodes:
         for n in lab.topology.nodes:
-            for line in runtime.logs(lab.name, n.name):
-                click.echo(f"{n.name:>8} | {show(line)}")
+            for line in lab.backend.logs(lab.name, n.name):
+                say(f"{n.name:>8} | {show(line)}")
         return
-    if not node:
+    if not node_name:
         fail("name a NODE or use --all")
-    for line in runtime.logs(lab.name, node, follow=follow):
-        click.echo(show(line))
+    lab.node(node_name)  # LabError naming the known nodes
+    for line in lab.backend.logs(lab.name, node_name, follow=follow):
+        say(show(line))
 
 
 @main.command("render")
@@ -240,9 +257,9 @@ def render_command(
     """Write every node's configs and keys, and a compose project; start nothing."""
     topo = topology.load(topology_file, name=name, subnet=subnet)
     paths = LabPaths.of(topo.name, Path(out_dir).absolute() if out_dir else None)
-    render.write_lab(topo, paths)
-    out.print(f"rendered {len(topo.nodes)} nodes into {paths.root}")
-    out.print(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
+    pipeline.render_only(topo, paths)
+    say(f"rendered {len(topo.nodes)} nodes into {paths.root}")
+    say(f"start without dundi-lab: docker compose -f {paths.compose_file} up -d")
 
 
 @main.command("bundle")
@@ -257,8 +274,6 @@ def bundle_command(name: str | None, out_file: str | None) -> None:
     """Write a repro archive: topology, configs, public keys, logs, DUNDi/IAX2 state."""
     lab = Lab.attach(resolve_name(name))
     written = bundle.write(lab, Path(out_file or f"{lab.name}-bundle.tar.gz"))
-    out.print(
-        f"wrote {written} ({written.stat().st_size / 1024:.0f} KiB); no private keys, "
-        "secrets masked"
-    )
-    out.print(f"recreate it elsewhere: lab up --bundle {written}")
+    size = written.stat().st_size / 1024
+    say(f"wrote {written} ({size:.0f} KiB); no private keys, secrets masked")
+    say(f"recreate it elsewhere: lab up --bundle {written}")

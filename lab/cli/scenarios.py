@@ -11,9 +11,15 @@ import click
 
 from lab import scenario
 from lab.asterisk import images
-from lab.cli.app import fail, main, out, print_step, progress_printer
+from lab.cli.app import event_printer, fail, main, say
+from lab.core.events import Note
 from lab.errors import TopologyError
 from lab.topology.generate import ring_with_chords
+
+
+def print_step(result: scenario.StepResult) -> None:
+    for line in scenario.format_result(result):
+        say(f"  {line}")
 
 
 @main.command("test")
@@ -39,8 +45,8 @@ def test_command(files: tuple[str, ...], artifacts: str) -> None:
     failed = 0
     for item in loaded:
         lab_name = f"{item.name[:30]}-{uuid.uuid4().hex[:4]}"
-        out.print(
-            f"[bold]scenario {item.name}[/bold] ({item.file}): "
+        say(
+            f"scenario {item.name} ({item.file}): "
             f"{len(item.topology.nodes)} nodes, {len(item.steps)} steps, lab {lab_name}"
         )
         with tempfile.TemporaryDirectory(prefix="dundi-lab-test-") as root:
@@ -50,20 +56,20 @@ def test_command(files: tuple[str, ...], artifacts: str) -> None:
                 root=Path(root),
                 artifacts=Path(artifacts).absolute(),
                 report=print_step,
-                progress=progress_printer(),
+                on_event=event_printer(),
             )
         for step in item.steps[len(outcome.results) :]:
-            out.print(f"  ----  not run  {step.describe()}", markup=False)
+            say(f"  ----  not run  {step.describe()}")
         if outcome.artifacts:
-            out.print(f"  artifacts: {outcome.artifacts}")
-        verdict = "[green]PASS[/green]" if outcome.passed else "[red]FAIL[/red]"
-        out.print(
+            say(f"  artifacts: {outcome.artifacts}")
+        verdict = "PASS" if outcome.passed else "FAIL"
+        say(
             f"{verdict} {item.name}: {len(outcome.results)}/{len(item.steps)} steps "
             f"in {outcome.seconds:.1f} s"
         )
         failed += not outcome.passed
     if len(loaded) > 1:
-        out.print(f"{len(loaded) - failed} passed, {failed} failed")
+        say(f"{len(loaded) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
@@ -73,7 +79,7 @@ def generate() -> None:
 
 
 @generate.command("ring")
-@click.option("--nodes", "count", type=click.IntRange(2, 250), required=True)
+@click.option("--nodes", "count", type=click.IntRange(2, 60000), required=True)
 @click.option("--chord-every", default=6, show_default=True, help="A chord from every Nth node.")
 @click.option("--chord-span", type=int, help="How far a chord reaches (default: nodes/2 - 1).")
 @click.option("--lookups", is_flag=True, help="Add steps: every node looks up its farthest node.")
@@ -88,7 +94,7 @@ def generate_ring(
     name: str | None,
 ) -> None:
     """A ring of NODES nodes with chords."""
-    click.echo(
+    sys.stdout.write(
         ring_with_chords(
             count,
             chord_every=chord_every,
@@ -96,8 +102,7 @@ def generate_ring(
             steps=steps,
             lookups=lookups,
             lab_name=name,
-        ),
-        nl=False,
+        )
     )
 
 
@@ -118,10 +123,11 @@ def image() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the image exists.")
 def image_build(versions: tuple[str, ...], force: bool) -> None:
     """Build the Asterisk image (skipped when one for the same inputs exists)."""
+    printer = event_printer()
     for version in versions:
-        result = images.build(version, force=force, progress=progress_printer())
+        result = images.build(version, force=force, progress=lambda text: printer(Note(text)))
         verb = "built" if result.built else "up to date:"
-        out.print(
+        say(
             f"{verb} {result.ref} (Asterisk {result.asterisk_version}, "
             f"{result.size_bytes / 1e6:.0f} MB) in {result.seconds:.1f} s"
         )

@@ -13,6 +13,7 @@ from lab.lint.linter import (
     has_errors,
     lint_dir,
     lint_nodes,
+    lint_rendered,
     lint_topology,
     summary,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "has_errors",
     "lint_dir",
     "lint_nodes",
+    "lint_rendered",
     "lint_topology",
     "summary",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lab.asterisk.conf import Option, Section
-from lab.lint.model import IN, MODELS, OUT, Lab, MappingLine, Node, Peer, model_name
+from lab.lint.model import IN, MODELS, OUT, LintLab, LintNode, LintPeer, MappingLine, model_name
 from lab.lint.rules import Finding, as_warning, finding
 
 __all__ = [
@@ -60,7 +60,7 @@ _CHOICES = {
 }
 
 
-def strays(node: Node, lab: Lab) -> Iterator[Finding]:
+def strays(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL002: no dundi.conf to speak of; DL001: lines Asterisk skips; DL003: lines that make
     it refuse the whole file."""
     if not node.files.dundi.sections:
@@ -76,7 +76,7 @@ def strays(node: Node, lab: Lab) -> Iterator[Finding]:
             yield finding("DL003", stray, text=stray.text, reason=stray.reason, hint=hint)
 
 
-def peer_sections(node: Node, lab: Lab) -> Iterator[Finding]:
+def peer_sections(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL302-DL309: what build_peer discards, warns about or never reads."""
     for peer in node.peers:
         section, eid = peer.section, peer.section.name
@@ -100,7 +100,7 @@ def peer_sections(node: Node, lab: Lab) -> Iterator[Finding]:
             yield found if outbound else as_warning(found)
 
 
-def _model_rules(peer: Peer) -> Iterator[Finding]:
+def _model_rules(peer: LintPeer) -> Iterator[Finding]:
     """build_peer's checks, in its order (it logs the first that applies)."""
     model, precache, section = peer.model, peer.precache, peer.section
     names = {"eid": section.name, "model": model_name(model), "precache": model_name(precache)}
@@ -131,7 +131,7 @@ def unknown_options(section: Section, known: Sequence[str]) -> Iterator[Finding]
         yield finding("DL308", o, name=o.name, hint=hint)
 
 
-def general(node: Node, lab: Lab) -> Iterator[Finding]:
+def general(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL501: ttl; DL502: the DUNDi switch on Asterisk 22 without outgoing_sip_tech = SIP."""
     ttl = node.general.get("ttl") if node.general else None
     digits = re.match(r"\s*-?\d+", ttl.value) if ttl else None
@@ -153,7 +153,7 @@ def general(node: Node, lab: Lab) -> Iterator[Finding]:
         )
 
 
-def mappings(node: Node, lab: Lab) -> Iterator[Finding]:
+def mappings(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL408: each [mappings] line as build_mapping reads it; DL404: its context; DL406."""
     for m in node.mappings:
         if m.fields == ("",):
@@ -185,7 +185,7 @@ def mappings(node: Node, lab: Lab) -> Iterator[Finding]:
             )
 
 
-def _missing_context(code: str, node: Node, where: Option, context: str, user: str) -> Finding:
+def _missing_context(code: str, node: LintNode, where: Option, context: str, user: str) -> Finding:
     ext = node.files.extensions
     close = difflib.get_close_matches(context, list(node.contexts), n=1)
     hint = f"did you mean [{close[0]}]? or " if close else ""
@@ -208,7 +208,7 @@ def _missing_context(code: str, node: Node, where: Option, context: str, user: s
     )
 
 
-def networks(node: Node, lab: Lab) -> Iterator[Finding]:
+def networks(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL401: a network peers may ask about without a mapping; DL402: one nobody is asked
     about; DL407: a name neither the peers nor [mappings] know, but a similar one exists."""
     mapped = {m.network.lower() for m in node.mappings}
@@ -241,7 +241,7 @@ def networks(node: Node, lab: Lab) -> Iterator[Finding]:
                 yield finding("DL407", o, problem=problem.format(close[0]))
 
 
-def dialplan(node: Node, lab: Lab) -> Iterator[Finding]:
+def dialplan(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL405: number patterns where network numbers arrive; DL503: patterns that send calls
     to the DUNDi lookup context; DL504: Goto() into an undefined context."""
     length = {"length": lab.number_length, "xs": "X" * lab.number_length}
@@ -264,7 +264,7 @@ def dialplan(node: Node, lab: Lab) -> Iterator[Finding]:
             yield finding("DL504", where, context=target)
 
 
-def iax_user(node: Node, lab: Lab) -> Iterator[Finding]:
+def iax_user(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL601-DL603: the iax.conf user that takes calls authenticated with DUNDi's secret."""
     iax = node.files.iax
     for user, (mapping, section) in _secret_users(node).items():
@@ -306,14 +306,14 @@ def iax_user(node: Node, lab: Lab) -> Iterator[Finding]:
             )
 
 
-def _incoming_users(node: Node) -> list[Section]:
+def _incoming_users(node: LintNode) -> list[Section]:
     """iax.conf sections that take DUNDi's calls: named by a mapping, or reading its secret."""
     named = {user for user, (_, section) in _secret_users(node).items() if section is not None}
     iax = node.files.iax.browse() if node.files.iax else ()
     return [s for s in iax if s.name in named or s.value("dbsecret") == SECRET_DB]
 
 
-def _secret_users(node: Node) -> dict[str, tuple[MappingLine, Section | None]]:
+def _secret_users(node: LintNode) -> dict[str, tuple[MappingLine, Section | None]]:
     """IAX2 user → (first mapping that logs in as it with ${SECRET}, its iax.conf section)."""
     users: dict[str, tuple[MappingLine, Section | None]] = {}
     for m in node.mappings:

@@ -4,10 +4,9 @@ findings of one node, looking at the others where needed. The public face is `la
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from lab.lint.checks import unknown_options
-from lab.lint.model import EID_PATTERN, Lab, Node, public_numbers
+from lab.lint.model import EID_PATTERN, KeyData, LintLab, LintNode, public_numbers
 from lab.lint.rules import Finding, finding
 
 __all__ = ["identity", "key_pairs", "keys", "trust"]
@@ -36,7 +35,7 @@ _GENERAL_OPTIONS = (
 )
 
 
-def keys(node: Node, lab: Lab) -> Iterator[Finding]:
+def keys(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL101, DL102, DL107: the key each peer section names exists; DL103-DL105 per key file."""
     folder = node.files.keys
     for peer in node.peers:
@@ -51,29 +50,28 @@ def keys(node: Node, lab: Lab) -> Iterator[Finding]:
             yield finding("DL101", inkey, problem=problem, hint="add outkey = <this node's key>")
         if folder is None:
             continue
-        if outkey is not None and not (folder / f"{outkey.value}.key").is_file():
+        if outkey is not None and f"{outkey.value}.key" not in folder:
             name = outkey.value
             problem = (
                 f"outkey '{name}' has no private key file {name}.key in the node's keys folder"
             )
             hint = f"put this node's private key there as {name}.key"
             yield finding("DL101", outkey, problem=problem, hint=hint)
-        if inkey is not None and not (folder / f"{inkey.value}.pub").is_file():
+        if inkey is not None and f"{inkey.value}.pub" not in folder:
             yield finding("DL102", inkey, name=inkey.value)
-    for path in sorted([*folder.glob("*.key"), *folder.glob("*.pub")]) if folder else ():
-        yield from _key_file(path)
+    for key in sorted((folder or {}).values(), key=lambda k: k.path):
+        yield from _key_file(key)
 
 
-def _key_file(path: Path) -> Iterator[Finding]:
-    where, private = (str(path), None), path.suffix == ".key"
-    mode = path.stat().st_mode & 0o7777
-    if private and mode & ~0o600:  # res_crypto allows owner read/write only
-        yield finding("DL105", where, mode=mode, name=path.name)
-    if private and b"ENCRYPTED" in path.read_bytes():
-        yield finding("DL104", where, name=path.name)
+def _key_file(key: KeyData) -> Iterator[Finding]:
+    where, private = (str(key.path), None), key.private
+    if private and key.mode & ~0o600:  # res_crypto allows owner read/write only
+        yield finding("DL105", where, mode=key.mode, name=key.path.name)
+    if private and b"ENCRYPTED" in key.data:
+        yield finding("DL104", where, name=key.path.name)
         return
     kind = "private" if private else "public"
-    numbers = public_numbers(path)
+    numbers = public_numbers(key)
     if numbers is None:
         yield finding("DL103", where, problem=f"not a PEM RSA {kind} key res_crypto can load")
     elif (bits := numbers.n.bit_length()) != 1024:
@@ -84,20 +82,20 @@ def _key_file(path: Path) -> Iterator[Finding]:
         yield finding("DL103", where, problem=problem)
 
 
-def key_pairs(node: Node, lab: Lab) -> Iterator[Finding]:
+def key_pairs(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL106: the public key this node checks a lab peer with is the peer's own."""
     for peer, other in lab.lab_peers(node):
         theirs = other.peer_for(node.eid)
         inkey, outkey = peer.section.get("inkey"), theirs.section.get("outkey") if theirs else None
         if inkey is None or outkey is None or node.files.keys is None or other.files.keys is None:
             continue
-        held = lab.public_numbers(node.files.keys / f"{inkey.value}.pub")
-        signing = lab.public_numbers(other.files.keys / f"{outkey.value}.key")
+        held = lab.public_numbers(node, f"{inkey.value}.pub")
+        signing = lab.public_numbers(other, f"{outkey.value}.key")
         if held is not None and signing is not None and held != signing:
             yield finding("DL106", inkey, name=inkey.value, peer=other.files.name, key=outkey.value)
 
 
-def identity(node: Node, lab: Lab) -> Iterator[Finding]:
+def identity(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL201-DL203: [general] entityid set, valid, unique; DL301: sections pbx_dundi skips."""
     option = node.general.get("entityid") if node.general else None
     first = lab.by_eid(node.eid, node)
@@ -116,7 +114,7 @@ def identity(node: Node, lab: Lab) -> Iterator[Finding]:
         yield from unknown_options(node.general, _GENERAL_OPTIONS)
 
 
-def trust(node: Node, lab: Lab) -> Iterator[Finding]:
+def trust(node: LintNode, lab: LintLab) -> Iterator[Finding]:
     """DL204, DL409: trust and permissions the other side does not return."""
     for peer, other in lab.lab_peers(node):
         if (theirs := other.peer_for(node.eid)) is None:

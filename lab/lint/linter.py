@@ -23,10 +23,10 @@ from lab.asterisk import render
 from lab.asterisk.conf import ConfFile, load, parse
 from lab.errors import LabError
 from lab.lint import checks, key_checks
-from lab.lint.model import DEFAULT_VERSION, Lab, Node, NodeFiles
+from lab.lint.model import DEFAULT_VERSION, KeyData, LintLab, LintNode, NodeFiles, keys_in
 from lab.lint.rules import RULES, Finding
 from lab.paths import LabPaths
-from lab.topology.validate import Topology
+from lab.topology import Topology
 
 __all__ = [
     "RULES",
@@ -36,6 +36,7 @@ __all__ = [
     "has_errors",
     "lint_dir",
     "lint_nodes",
+    "lint_rendered",
     "lint_topology",
     "summary",
 ]
@@ -44,7 +45,7 @@ DEFAULT_NUMBER_LENGTH = 9
 CONF_FILES = ("dundi.conf", "iax.conf", "extensions.conf")
 
 # Each check yields the findings of one node, looking at the others where needed.
-_CHECKS: tuple[Callable[[Node, Lab], Iterator[Finding]], ...] = (
+_CHECKS: tuple[Callable[[LintNode, LintLab], Iterator[Finding]], ...] = (
     checks.strays,
     key_checks.keys,
     key_checks.key_pairs,
@@ -86,31 +87,40 @@ def lint_dir(
 
 
 def lint_topology(lab: Topology, root: Path | None = None) -> list[Finding]:
-    """Lint the configs `lab` renders, in memory; findings name the files where `write_lab`
-    puts them. Keys are not checked: `write_lab` makes them."""
-    paths = LabPaths.of(lab.name, root)
-    nodes = []
-    for node in lab.nodes:
-        text = render.render_node(lab, node)
-        conf = {f: parse(text[f], str(paths.etc(node.name) / f)) for f in CONF_FILES}
+    """Lint the configs and keys `lab` renders, in memory (see `lint_rendered`)."""
+    return lint_rendered(render.render_lab(lab, LabPaths.of(lab.name, root)))
+
+
+def lint_rendered(rendered: render.RenderedLab) -> list[Finding]:
+    """Lint exactly the files and keys a lab will mount, before anything is written;
+    findings name the files where `RenderedLab.write` puts them."""
+    paths, nodes = rendered.paths, []
+    for node in rendered.topology.nodes:
+        files = rendered.nodes[node.name]
+        conf = {
+            f: parse(files.files[f], str(paths.etc(node.name) / f))
+            for f in CONF_FILES
+            if f in files.files
+        }
+        keys = {name: KeyData(k.path, k.data, k.mode) for name, k in files.keys.items()}
         nodes.append(
             NodeFiles(
                 node.name,
-                conf["dundi.conf"],
-                conf["iax.conf"],
-                conf["extensions.conf"],
-                None,
+                conf.get("dundi.conf") or ConfFile(str(paths.etc(node.name) / "dundi.conf")),
+                conf.get("iax.conf"),
+                conf.get("extensions.conf"),
+                keys,
                 node.version,
             )
         )
-    return lint_nodes(nodes, lab.number_length)
+    return lint_nodes(nodes, rendered.topology.number_length)
 
 
 def lint_nodes(
     nodes: Sequence[NodeFiles], number_length: int = DEFAULT_NUMBER_LENGTH
 ) -> list[Finding]:
     """Every finding for these nodes, each checked alone and against the others."""
-    lab = Lab(tuple(Node.of(n) for n in nodes), number_length)
+    lab = LintLab(tuple(LintNode.of(n) for n in nodes), number_length)
     found = {f for node in lab.nodes for check in _CHECKS for f in check(node, lab)}
     return sorted(found, key=lambda f: (f.file, f.line or 0, f.code, f.message))
 
@@ -133,4 +143,5 @@ def summary(findings: Sequence[Finding]) -> str:
 def _read(name: str, etc: Path, keys: Path | None, version: str) -> NodeFiles:
     conf = {f: load(etc / f) for f in CONF_FILES}
     dundi = conf["dundi.conf"] or ConfFile(str(etc / "dundi.conf"))
-    return NodeFiles(name, dundi, conf["iax.conf"], conf["extensions.conf"], keys, version)
+    held = keys_in(keys) if keys is not None else None
+    return NodeFiles(name, dundi, conf["iax.conf"], conf["extensions.conf"], held, version)

@@ -21,11 +21,13 @@ __all__ = [
     "IN",
     "MODELS",
     "OUT",
-    "Lab",
+    "KeyData",
+    "LintLab",
+    "LintNode",
+    "LintPeer",
     "MappingLine",
-    "Node",
     "NodeFiles",
-    "Peer",
+    "keys_in",
     "model_name",
     "public_numbers",
 ]
@@ -38,19 +40,41 @@ _SPECIAL_EXTENS = {"s", "i", "h", "t", "T", "o", "a", "e"}
 
 
 @dataclass(frozen=True)
+class KeyData:
+    """A file of a node's key folder as it is (or will be) mounted: bytes and mode."""
+
+    path: Path
+    data: bytes
+    mode: int
+
+    @property
+    def private(self) -> bool:
+        return self.path.suffix == ".key"
+
+
+def keys_in(folder: Path) -> dict[str, KeyData]:
+    """The .key and .pub files of a key folder on disk (none if there is no folder)."""
+    found = {}
+    for path in sorted([*folder.glob("*.key"), *folder.glob("*.pub")]) if folder.is_dir() else ():
+        found[path.name] = KeyData(path, path.read_bytes(), path.stat().st_mode & 0o7777)
+    return found
+
+
+@dataclass(frozen=True)
 class NodeFiles:
-    """One Asterisk server's parsed files; `keys` None skips the key-file checks."""
+    """One Asterisk server's parsed files; `keys` (file name → key) None skips the key
+    checks."""
 
     name: str
     dundi: ConfFile
     iax: ConfFile | None
     extensions: ConfFile | None
-    keys: Path | None
+    keys: dict[str, KeyData] | None
     version: str = DEFAULT_VERSION
 
 
 @dataclass(frozen=True)
-class Peer:
+class LintPeer:
     """A `[EID]` section: model bits and permission lists as build_peer keeps them."""
 
     eid: str
@@ -61,7 +85,7 @@ class Peer:
     permit: tuple[tuple[str, bool], ...]
 
     @classmethod
-    def of(cls, section: Section) -> Peer:
+    def of(cls, section: Section) -> LintPeer:
         def entries(yes: str, no: str) -> tuple[tuple[str, bool], ...]:
             return tuple(
                 (o.value, o.name.lower() == yes)
@@ -110,26 +134,26 @@ class MappingLine:
 
 
 @dataclass(frozen=True)
-class Node:
+class LintNode:
     """One node's files, with what pbx_dundi and the dialplan make of them."""
 
     files: NodeFiles
     eid: str
     general: Section | None
-    peers: tuple[Peer, ...]
+    peers: tuple[LintPeer, ...]
     mappings: tuple[MappingLine, ...]
     contexts: dict[str, tuple[Extension, ...]]
     switches: tuple[tuple[str, str, Option], ...]  # (context, network, `switch => DUNDi/…`)
 
     @classmethod
-    def of(cls, files: NodeFiles) -> Node:
+    def of(cls, files: NodeFiles) -> LintNode:
         general, mappings = files.dundi.section("general"), files.dundi.section("mappings")
         ext = files.extensions.browse() if files.extensions else ()
         return cls(
             files=files,
             eid=_eid(general.value("entityid") if general else ""),
             general=general,
-            peers=tuple(Peer.of(s) for s in files.dundi.browse() if EID_PATTERN.match(s.name)),
+            peers=tuple(LintPeer.of(s) for s in files.dundi.browse() if EID_PATTERN.match(s.name)),
             mappings=tuple(
                 MappingLine(o.name, o, tuple(f.strip() for f in o.value.split(",")))
                 for o in (mappings.options if mappings else ())
@@ -158,7 +182,7 @@ class Node:
             used.setdefault(name, option)
         return used
 
-    def peer_for(self, eid: str) -> Peer | None:
+    def peer_for(self, eid: str) -> LintPeer | None:
         return next((p for p in self.peers if p.eid == eid), None)
 
     def context(self, name: str) -> tuple[Extension, ...] | None:
@@ -167,26 +191,28 @@ class Node:
 
 
 @dataclass
-class Lab:
+class LintLab:
     """The nodes linted together, their number length, and the public keys read so far."""
 
-    nodes: tuple[Node, ...]
+    nodes: tuple[LintNode, ...]
     number_length: int
-    _keys: dict[Path, rsa.RSAPublicNumbers | None] = field(default_factory=dict)
+    _keys: dict[tuple[str, str], rsa.RSAPublicNumbers | None] = field(default_factory=dict)
 
-    def by_eid(self, eid: str, other_than: Node) -> Node | None:
+    def by_eid(self, eid: str, other_than: LintNode) -> LintNode | None:
         return next((n for n in self.nodes if eid and n.eid == eid and n is not other_than), None)
 
-    def lab_peers(self, node: Node) -> Iterator[tuple[Peer, Node]]:
+    def lab_peers(self, node: LintNode) -> Iterator[tuple[LintPeer, LintNode]]:
         """This node's peer sections that name another node of the lab."""
         for peer in node.peers:
             if (other := self.by_eid(peer.eid, node)) is not None:
                 yield peer, other
 
-    def public_numbers(self, path: Path) -> rsa.RSAPublicNumbers | None:
-        if path not in self._keys:
-            self._keys[path] = public_numbers(path)
-        return self._keys[path]
+    def public_numbers(self, node: LintNode, name: str) -> rsa.RSAPublicNumbers | None:
+        """The public numbers of key file `name` in `node`'s folder (None: absent or unreadable)."""
+        if (node.files.name, name) not in self._keys:
+            key = (node.files.keys or {}).get(name)
+            self._keys[(node.files.name, name)] = public_numbers(key) if key else None
+        return self._keys[(node.files.name, name)]
 
     def length_problem(self, pattern: str) -> str | None:
         """Why `pattern` cannot match a number of this lab; None if it can, or if it is not
@@ -224,15 +250,14 @@ def _eid(text: str) -> str:
     return ":".join(f"{int(part, 16):02x}" for part in text.strip().split(":"))
 
 
-def public_numbers(path: Path) -> rsa.RSAPublicNumbers | None:
+def public_numbers(key: KeyData) -> rsa.RSAPublicNumbers | None:
     """The RSA public numbers in a PEM key file, private or public; None if it cannot be read.
     Nothing else of the file leaves this function."""
     try:
-        data = path.read_bytes()
-        if path.suffix == ".key":
-            public = serialization.load_pem_private_key(data, password=None).public_key()
+        if key.private:
+            public = serialization.load_pem_private_key(key.data, password=None).public_key()
         else:
-            public = serialization.load_pem_public_key(data)
-    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+            public = serialization.load_pem_public_key(key.data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
     return public.public_numbers() if isinstance(public, rsa.RSAPublicKey) else None

@@ -22,43 +22,30 @@ import tarfile
 import time
 from pathlib import Path
 
-from lab import runtime
 from lab.core.running import Lab
 from lab.errors import LabError
-from lab.redact import redact
+from lab.observe.artifacts import collect
 
-__all__ = ["SNAPSHOTS", "unpack", "write"]
+__all__ = ["unpack", "write"]
 
-SNAPSHOTS = ("dundi show peers", "dundi show mappings", "dundi show cache", "iax2 show peers")
 _PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 
 def write(lab: Lab, out: Path) -> Path:
     """Write `lab`'s bundle to `out` (a .tar.gz)."""
-    source = Path(lab.topology.source)
-    # an attached lab reads its copy (topology.yaml); keep the name it was written under
-    state = json.loads(lab.paths.state_file.read_text()) if lab.paths.state_file.exists() else {}
-    written = Path(str(state.get("source", source))).name
-    files: dict[str, bytes] = {f"topology/{written}": source.read_bytes()}
+    # the topology as written (the lab's copy of it), under the name it was written as
+    written = Path(lab.topology.source).name
+    copy = lab.paths.topology_file
+    files: dict[str, bytes] = {
+        f"topology/{written}": (copy if copy.is_file() else Path(lab.topology.source)).read_bytes()
+    }
     for node in lab.topology.nodes:  # a member's own files, where the topology expects them
         if node.imported is not None:
-            for conf in sorted(Path(node.imported.dir).glob("*.conf")):
-                files[f"topology/{node.imported.written}/{conf.name}"] = conf.read_bytes()
-    for node in lab.topology.nodes:
-        base = f"nodes/{node.name}"
-        for conf in sorted(lab.paths.etc(node.name).glob("*.conf")):
-            files[f"{base}/etc/{conf.name}"] = redact(conf.read_text()).encode()
-        for pub in sorted(lab.paths.keys(node.name).glob("*.pub")):
-            files[f"{base}/keys/{pub.name}"] = pub.read_bytes()
-        if runtime.state(lab.name, node.name) == "running":
-            log = "\n".join(runtime.logs(lab.name, node.name))
-            files[f"{base}/asterisk.log"] = redact(log).encode()
-            for command in SNAPSHOTS:
-                try:
-                    text = lab.cli(node.name, command)
-                except LabError as exc:
-                    text = f"(not available: {exc})\n"
-                files[f"{base}/{command.replace(' ', '-')}.txt"] = redact(text).encode()
+            for name, text in node.imported.files:
+                files[f"topology/{node.imported.written}/{name}"] = text.encode(
+                    "utf-8", "surrogateescape"
+                )
+    files.update(collect(lab))
     leaked = [
         name for name, data in files.items() if _PRIVATE.search(data.decode(errors="replace"))
     ]

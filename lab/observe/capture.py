@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import runtime
 from lab.core.running import Lab
 from lab.errors import LabError, LabRuntimeError
 from lab.observe import dundi_wire
@@ -101,9 +100,9 @@ def capture(
     if node not in {n.name for n in lab.topology.nodes}:
         known = ", ".join(n.name for n in lab.topology.nodes)
         raise LabError(f"no node '{node}' in lab '{lab.name}' (known: {known})")
-    pid = runtime.container_pid(lab.name, node)
+    pid = lab.backend.netns_pid(lab.name, node)
     if pid is None:
-        state = runtime.state(lab.name, node)
+        state = lab.backend.states(lab.name).get(node, "absent")
         raise LabRuntimeError(f"node {node} of lab {lab.name} is {state}: nothing to capture")
     sock = _packet_socket(pid, node)
     began = time.monotonic()
@@ -120,7 +119,7 @@ def capture(
                 try:
                     frame = sock.recv(SNAPLEN)
                 except OSError as exc:
-                    state = runtime.state(lab.name, node)
+                    state = lab.backend.states(lab.name).get(node, "absent")
                     why = f"node {node} is {state}" if state != "running" else exc.strerror
                     raise LabRuntimeError(
                         f"capture on {node} ended early ({why}); "

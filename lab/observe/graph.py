@@ -27,7 +27,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.observe.trace import Hop, Trace
-from lab.topology.validate import Node, Peer, Topology
+from lab.topology import Node, Peer, Topology
 
 __all__ = ["FORMATS", "Edge", "edges", "format_for", "render", "to_dot", "to_mermaid"]
 

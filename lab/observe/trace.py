@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lab import runtime
 from lab.core.running import Lab
 from lab.errors import LabError
 from lab.observe.dundi_debug import parse_time
@@ -65,7 +64,8 @@ def collect(
 ) -> Capture:
     """Debug on everywhere, one bypass lookup, the logs of its window; debug off again."""
     network = network or lab.topology.networks[0]
-    states = {n.name: runtime.state(lab.name, n.name) for n in lab.topology.nodes}
+    engine = lab.backend.states(lab.name)
+    states = {n.name: engine.get(n.name, "absent") for n in lab.topology.nodes}
     if states.get(from_node) != "running":
         known = ", ".join(states)
         raise LabError(
@@ -77,14 +77,15 @@ def collect(
     with ThreadPoolExecutor(max_workers=min(8, len(running))) as pool:
         try:
             list(pool.map(lambda n: lab.cli(n, "dundi set debug on"), running))
-            code, now = runtime.exec_in(lab.name, from_node, ["date", "+%F %T.%3N"])
-            if code != 0:
+            clock_read = lab.exec(from_node, ["date", "+%F %T.%3N"])
+            now = clock_read.output
+            if clock_read.code != 0:
                 raise LabError(f"cannot read the clock of node {from_node}: {now.strip()}")
             started_at, clock = parse_time(now), time.monotonic()
             result = lab.lookup(number, network, from_node=from_node, bypass=True)
             time.sleep(settle_s)  # the last ACKs, and the logger writing them
             ended_at = started_at + timedelta(seconds=time.monotonic() - clock)
-            logs = pool.map(lambda n: _window(runtime.logs(lab.name, n), started_at), running)
+            logs = pool.map(lambda n: _window(lab.backend.logs(lab.name, n), started_at), running)
             peers = pool.map(lambda n: lab.cli(n, "dundi show peers"), running)
             return Capture(
                 lab=lab.name,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from lab.asterisk import probes
 from lab.observe.dundi_debug import Answer, Exchange, Frame, Notice, exchanges, parse_log
-from lab.topology.validate import Topology
+from lab.topology import Topology
 
 __all__ = ["DEAD", "Capture", "Hop", "Trace", "TraceAnswer", "build"]
 

@@ -1,18 +1,20 @@
-"""The Docker seam: the only module that imports `docker`.
+"""The Docker backend: the only module that imports `docker`.
 
-Docker's exceptions become LabRuntimeError here. Nothing is printed; callers
-get progress through callbacks. Every object created carries the label
-`dundi-lab=<lab>` and teardown removes by that label.
+Docker's exceptions become LabRuntimeError here. Nothing is printed; callers get progress
+through callbacks. Every object created carries the label `dundi-lab=<lab>` and teardown
+removes by that label. Nodes see their files through bind mounts, so the engine must run on
+this machine (or see the same folders).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,63 +23,25 @@ import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
 from lab.errors import LabRuntimeError, NodeDied
+from lab.runtime.protocol import (
+    ENGINE_LABEL,
+    LABEL,
+    NODE_LABEL,
+    ROOT_LABEL,
+    ContainerSpec,
+    ExecResult,
+    LabRecord,
+    Mount,
+    NetworkSpec,
+    Progress,
+    SubnetTaken,
+    container_name,
+    register,
+)
 
-__all__ = [
-    "LABEL",
-    "ContainerSpec",
-    "create_network",
-    "exec_in",
-    "image_labels",
-    "image_size",
-    "import_image",
-    "lab_objects",
-    "logs",
-    "remove_lab",
-    "run_once",
-    "start",
-    "start_containers",
-    "state",
-    "stop",
-]
+__all__ = ["DockerBackend"]
 
-LABEL = "dundi-lab"
 Filters = dict[str, str | list[str] | bool]
-NODE_LABEL = "dundi-lab.node"
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """One node's container: what runs, where, and which host folders it sees."""
-
-    lab: str
-    node: str
-    image: str
-    network: str
-    ip: str
-    etc: Path
-    keys: Path
-
-    @property
-    def name(self) -> str:
-        return container_name(self.lab, self.node)
-
-
-def container_name(lab: str, node: str) -> str:
-    return f"dundi-lab-{lab}-{node}"
-
-
-def network_name(lab: str) -> str:
-    return f"dundi-lab-{lab}"
-
-
-@cache
-def _client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise LabRuntimeError(f"cannot reach the Docker engine: {exc}") from None
-    return client
 
 
 @contextlib.contextmanager
@@ -96,133 +60,311 @@ def _text(output: object) -> str:
     return output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
 
 
-def image_labels(ref: str) -> dict[str, str] | None:
-    """The labels of image `ref`, or None when there is no such image."""
-    try:
-        image = _client().images.get(ref)
-    except docker.errors.ImageNotFound:
-        return None
-    except docker.errors.APIError as exc:
-        raise LabRuntimeError(f"cannot inspect image {ref}: {exc.explanation}") from None
-    return dict(image.labels or {})
+def _lines(stream: Iterator[bytes]) -> Iterator[str]:
+    buffer = b""
+    for chunk in stream:
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
 
 
-def image_size(ref: str) -> int:
-    with _docker(f"cannot inspect image {ref}"):
-        return int(_client().images.get(ref).attrs["Size"])
+class DockerBackend:
+    """One Docker engine, reached as `docker` itself is (DOCKER_HOST, or the local socket)."""
 
+    name = "docker"
 
-def import_image(tarball: Path, ref: str, *, labels: dict[str, str], command: list[str]) -> None:
-    """Turn a root filesystem tarball into image `ref`."""
-    import json
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
 
-    repository, tag = ref.rsplit(":", 1)
-    changes = [f"CMD {json.dumps(command)}"]
-    changes += [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
-    with _docker(f"cannot import image {ref}"):
-        _client().api.import_image_from_file(
-            str(tarball), repository=repository, tag=tag, changes=changes
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        try:
+            client = (
+                docker.DockerClient(base_url=self.base_url, timeout=120)
+                if self.base_url
+                else docker.from_env(timeout=120)
+            )
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise LabRuntimeError(f"cannot reach the Docker engine: {exc}") from None
+        return client
+
+    # ---- images ----------------------------------------------------------------
+
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        try:
+            image = self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise LabRuntimeError(f"cannot inspect image {ref}: {exc.explanation}") from None
+        return dict(image.labels or {})
+
+    def image_size(self, ref: str) -> int:
+        with _docker(f"cannot inspect image {ref}"):
+            return int(self.client.images.get(ref).attrs["Size"])
+
+    def import_image(
+        self, tarball: Path, ref: str, *, labels: Mapping[str, str], command: Sequence[str]
+    ) -> None:
+        repository, tag = ref.rsplit(":", 1)
+        changes = [f"CMD {json.dumps(list(command))}"]
+        changes += [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
+        with _docker(f"cannot import image {ref}"):
+            self.client.api.import_image_from_file(
+                str(tarball), repository=repository, tag=tag, changes=changes
+            )
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise LabRuntimeError(f"cannot remove image {ref}: {exc.explanation}") from None
+
+    def run_once(
+        self,
+        ref: str,
+        mounts: Sequence[Mount],
+        ready: Sequence[str],
+        argv: Sequence[str],
+        *,
+        timeout: float = 60,
+    ) -> str:
+        """Start `ref` with no network, wait until `ready` exits 0, run `argv`, remove it."""
+        with _docker(f"cannot run image {ref}"):
+            container = self.client.containers.run(
+                ref,
+                detach=True,
+                init=True,
+                network_mode="none",
+                labels={LABEL: "smoke-check"},
+                volumes=_volumes(mounts),
+            )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                container.reload()
+                if container.status != "running":
+                    log = _text(container.logs(tail=30))
+                    raise LabRuntimeError(f"image {ref} stopped while booting:\n{log}")
+                if container.exec_run(list(ready)).exit_code == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise LabRuntimeError(f"image {ref} did not boot within {timeout:.0f} s")
+                time.sleep(0.1)
+            return _text(container.exec_run(list(argv)).output)
+        finally:
+            container.remove(force=True)
+
+    # ---- networks ------------------------------------------------------------
+
+    def used_subnets(self) -> list[str]:
+        found = []
+        with _docker("cannot list networks"):
+            for network in self.client.networks.list():
+                for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                    if pool.get("Subnet"):
+                        found.append(str(pool["Subnet"]))
+        return found
+
+    def create_network(self, spec: NetworkSpec) -> str:
+        """An internal bridge network (no route out of the lab)."""
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=spec.subnet)])
+        labels = {LABEL: spec.lab, ENGINE_LABEL: self.name, **spec.labels}
+        try:
+            self.client.networks.create(
+                spec.name, driver="bridge", ipam=ipam, internal=True, labels=labels
+            )
+        except docker.errors.APIError as exc:
+            reason = exc.explanation or str(exc)
+            kind = SubnetTaken if "overlap" in str(reason).lower() else LabRuntimeError
+            raise kind(
+                f"cannot create network {spec.name} with subnet {spec.subnet}: {reason}"
+            ) from None
+        return spec.name
+
+    # ---- containers ----------------------------------------------------------
+
+    def start(self, specs: Sequence[ContainerSpec], progress: Progress) -> None:
+        """Create and start every container in parallel, each held at its barrier."""
+        for spec in specs:
+            if spec.hold is not None:
+                spec.hold.touch()
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(specs)))) as pool:
+            for spec, _ in zip(specs, pool.map(self._create, specs), strict=True):
+                progress(f"started {spec.node} ({spec.ip})")
+
+    def release(self, specs: Sequence[ContainerSpec]) -> None:
+        for spec in specs:
+            if spec.hold is not None:
+                spec.hold.unlink(missing_ok=True)
+
+    def _create(self, spec: ContainerSpec) -> None:
+        api = self.client.api
+        binds: dict[str, Mapping[str, str]] = dict(_volumes(spec.mounts))
+        host_config = api.create_host_config(binds=binds, init=True, cap_add=list(spec.cap_add))
+        endpoint = api.create_endpoint_config(
+            ipv4_address=spec.ip, aliases=list(spec.aliases) or None
         )
+        # (the stubs say one EndpointConfig; Docker takes a mapping network → config)
+        networking = api.create_networking_config({spec.network: endpoint})  # type: ignore[arg-type]
+        labels = {LABEL: spec.lab, NODE_LABEL: spec.node, **spec.labels}
+        with _docker(f"cannot create node {spec.node}"):
+            created = api.create_container(
+                spec.image,
+                command=list(spec.command),
+                name=spec.name,
+                hostname=spec.node,
+                host_config=host_config,
+                networking_config=networking,
+                labels=labels,
+            )
+            api.start(created["Id"])
+
+    def _container(self, lab: str, node: str) -> Any:
+        return self.client.containers.get(container_name(lab, node))
+
+    def exec(self, lab: str, node: str, argv: Sequence[str]) -> ExecResult:
+        with _docker(f"cannot run a command on node {node}"):
+            container = self._container(lab, node)
+            if container.status != "running":
+                raise NodeDied(node, self._tail(container))
+            result = container.exec_run(list(argv), demux=False)
+        return ExecResult(int(result.exit_code or 0), _text(result.output))
+
+    def _tail(self, container: Any, lines: int = 30) -> str:
+        try:
+            return _text(container.logs(tail=lines))
+        except docker.errors.DockerException:
+            return "(no log: the container is gone)"
+
+    def logs(
+        self, lab: str, node: str, *, follow: bool = False, tail: int | Literal["all"] = "all"
+    ) -> Iterator[str]:
+        with _docker(f"cannot read the log of node {node}"):
+            stream = self._container(lab, node).logs(stream=True, follow=follow, tail=tail)
+            yield from _lines(stream)
+
+    def log_has(self, lab: str, node: str, text: str, tail: int = 400) -> bool:
+        try:
+            return text in _text(self._container(lab, node).logs(tail=tail))
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise LabRuntimeError(
+                f"cannot read the log of node {node}: {exc.explanation}"
+            ) from None
+
+    def _summaries(self, selector: Filters, what: str) -> list[dict[str, Any]]:
+        """Containers as one listing call gives them (no inspect of each, so one that is
+        removed meanwhile does not fail the listing)."""
+        with _docker(what):
+            return list(self.client.api.containers(all=True, filters=selector))
+
+    def states(self, lab: str) -> dict[str, str]:
+        """Each node's container state ('running', 'exited', 'created', …), by node name."""
+        found = self._summaries({"label": f"{LABEL}={lab}"}, f"cannot list the nodes of {lab}")
+        return {
+            str(c["Labels"][NODE_LABEL]): str(c["State"])
+            for c in found
+            if NODE_LABEL in (c.get("Labels") or {})
+        }
+
+    def stop(self, lab: str, node: str) -> None:
+        with _docker(f"cannot stop node {node}"):
+            self._container(lab, node).stop(timeout=2)
+
+    def start_node(self, lab: str, node: str) -> None:
+        with _docker(f"cannot start node {node}"):
+            self._container(lab, node).start()
+
+    def remove_node(self, lab: str, node: str) -> None:
+        """Remove a node's container, whatever its state; nothing to do when it is gone."""
+        try:
+            self.client.api.remove_container(container_name(lab, node), force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise LabRuntimeError(f"cannot remove node {node}: {exc.explanation}") from None
+
+    # ---- labs ------------------------------------------------------------------
+
+    def labs(self) -> dict[str, LabRecord]:
+        """Labs with anything left in the engine (a lab whose containers are gone but whose
+        network is not has 0 containers)."""
+        found: dict[str, dict[str, Any]] = {}
+        with _docker("cannot list labs"):
+            for network in self.client.networks.list(filters={"label": LABEL}):
+                labels = network.attrs.get("Labels") or {}
+                entry = found.setdefault(str(labels.get(LABEL, "")), _empty())
+                entry["networks"] += 1
+                entry["root"] = str(labels.get(ROOT_LABEL, "")) or entry["root"]
+                entry["engine"] = str(labels.get(ENGINE_LABEL, "")) or entry["engine"]
+        for container in self._summaries({"label": LABEL}, "cannot list labs"):
+            labels = container.get("Labels") or {}
+            entry = found.setdefault(str(labels.get(LABEL, "")), _empty())
+            entry["containers"] += 1
+            entry["root"] = entry["root"] or str(labels.get(ROOT_LABEL, ""))
+        return {
+            name: LabRecord(name=name, **entry)
+            for name, entry in found.items()
+            if name and name not in ("image", "smoke-check")
+        }
+
+    def remove_lab(self, lab: str) -> tuple[int, int]:
+        """Remove every container, network and volume labelled with `lab`; idempotent."""
+        selector: Filters = {"label": f"{LABEL}={lab}"}
+        containers = [c["Id"] for c in self._summaries(selector, f"cannot remove lab {lab}")]
+        with _docker(f"cannot remove lab {lab}"):
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(self._remove_by_id, containers))
+            networks = self.client.networks.list(filters=selector)
+            for network in networks:
+                _remove_network(network)
+            for volume in self.client.volumes.list(filters=selector):
+                volume.remove(force=True)
+        return len(containers), len(networks)
+
+    def _remove_by_id(self, container_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(container_id, force=True, v=True)
+
+    # ---- inside a node ---------------------------------------------------------
+
+    def netns_pid(self, lab: str, node: str) -> int | None:
+        """Host PID of a node's main process (its /proc/PID/ns/net is the node's network
+        namespace); None when the node is absent or not running."""
+        try:
+            container = self._container(lab, node)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise LabRuntimeError(f"cannot inspect node {node}: {exc.explanation}") from None
+        state = container.attrs.get("State") or {}
+        pid = int(state.get("Pid") or 0)
+        return pid if state.get("Running") and pid > 0 else None
+
+    def connect(self, lab: str, node: str, ip: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection to a node: the host holds the lab network's gateway address."""
+        try:
+            return socket.create_connection((ip, port), timeout=timeout)
+        except OSError as exc:
+            raise LabRuntimeError(f"cannot connect to node {node} at {ip}:{port}: {exc}") from None
 
 
-def remove_image(ref: str) -> None:
-    try:
-        _client().images.remove(ref, force=True)
-    except docker.errors.ImageNotFound:
-        pass
-    except docker.errors.APIError as exc:
-        raise LabRuntimeError(f"cannot remove image {ref}: {exc.explanation}") from None
+def _empty() -> dict[str, Any]:
+    return {"root": "", "engine": "", "containers": 0, "networks": 0}
 
 
-class SubnetTaken(LabRuntimeError):
-    """Another Docker network already uses (part of) the subnet."""
-
-
-def used_subnets() -> list[str]:
-    """Every IPv4 subnet a Docker network holds now."""
-    found = []
-    with _docker("cannot list networks"):
-        for network in _client().networks.list():
-            for pool in (network.attrs.get("IPAM") or {}).get("Config") or []:
-                if pool.get("Subnet"):
-                    found.append(str(pool["Subnet"]))
-    return found
-
-
-def create_network(lab: str, subnet: str) -> str:
-    """An internal bridge network for the lab (no route out of the lab)."""
-    name = network_name(lab)
-    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
-    try:
-        _client().networks.create(
-            name, driver="bridge", ipam=ipam, internal=True, labels={LABEL: lab}
-        )
-    except docker.errors.APIError as exc:
-        reason = exc.explanation or str(exc)
-        kind = SubnetTaken if "overlap" in str(reason).lower() else LabRuntimeError
-        raise kind(f"cannot create network {name} with subnet {subnet}: {reason}") from None
-    return name
-
-
-# A node's Asterisk waits while this file is in its /etc/asterisk: `Lab.start` holds every
-# node until the last container runs, so no node probes a peer that is not started yet.
-HOLD_FILE = ".lab-hold"
-_COMMAND = [
-    "sh",
-    "-c",
-    f"while [ -e /etc/asterisk/{HOLD_FILE} ]; do sleep 0.05; done; exec asterisk -f",
-]
-
-
-def _create(spec: ContainerSpec) -> None:
-    api = _client().api
-    host_config = api.create_host_config(
-        binds={
-            str(spec.etc): {"bind": "/etc/asterisk", "mode": "ro"},
-            str(spec.keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"},
-        },
-        init=True,
-        cap_add=["NET_ADMIN"],
-    )
-    networking = api.create_networking_config(
-        {spec.network: api.create_endpoint_config(ipv4_address=spec.ip)}  # type: ignore[arg-type]
-    )  # (the stubs say one EndpointConfig; Docker takes a mapping network → config)
-    with _docker(f"cannot create node {spec.node}"):
-        created = api.create_container(
-            spec.image,
-            command=_COMMAND,
-            name=spec.name,
-            hostname=spec.node,
-            host_config=host_config,
-            networking_config=networking,
-            labels={LABEL: spec.lab, NODE_LABEL: spec.node},
-        )
-        api.start(created["Id"])
-
-
-def start_containers(
-    specs: list[ContainerSpec], progress: Callable[[str], None] = lambda _: None
-) -> None:
-    """Create and start every node's container in parallel."""
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(specs)))) as pool:
-        for spec, _ in zip(specs, pool.map(_create, specs), strict=True):
-            progress(f"started {spec.node} ({spec.ip})")
-
-
-def remove_lab(lab: str) -> tuple[int, int]:
-    """Remove every container, network and volume labelled with `lab`; idempotent."""
-    client = _client()
-    selector: Filters = {"label": f"{LABEL}={lab}"}
-    with _docker(f"cannot remove lab {lab}"):
-        containers = client.containers.list(all=True, filters=selector)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(_remove_container, containers))
-        networks = client.networks.list(filters=selector)
-        for network in networks:
-            _remove_network(network)
-        for volume in client.volumes.list(filters=selector):
-            volume.remove(force=True)
-    return len(containers), len(networks)
+def _volumes(mounts: Sequence[Mount]) -> dict[str, dict[str, str]]:
+    return {
+        str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in mounts
+    }
 
 
 def _remove_network(network: Any, attempts: int = 40) -> None:
@@ -249,143 +391,4 @@ def _remove_container(container: Any) -> None:
         container.remove(force=True, v=True)
 
 
-def lab_objects(lab: str | None = None) -> dict[str, list[str]]:
-    """Names of containers and networks carrying the lab label (any lab if None)."""
-    client = _client()
-    selector: Filters = {"label": f"{LABEL}={lab}" if lab else LABEL}
-    with _docker("cannot list lab objects"):
-        return {
-            "containers": [str(c.name) for c in client.containers.list(all=True, filters=selector)],
-            "networks": [str(n.name) for n in client.networks.list(filters=selector)],
-        }
-
-
-def labs() -> dict[str, int]:
-    """Labs with anything left in Docker, by name, with their container counts
-    (a lab whose containers are gone but whose network is not counts 0)."""
-    found: dict[str, int] = {}
-    with _docker("cannot list labs"):
-        for network in _client().networks.list(filters={"label": LABEL}):
-            found.setdefault(str((network.attrs.get("Labels") or {}).get(LABEL, "")), 0)
-        for container in _client().containers.list(all=True, filters={"label": LABEL}):
-            name = container.labels.get(LABEL, "")
-            found[name] = found.get(name, 0) + 1
-    return {name: count for name, count in found.items() if name and name != "image"}
-
-
-def state(lab: str, node: str) -> str:
-    """'running', 'exited', ... or 'absent'."""
-    try:
-        container = _client().containers.get(container_name(lab, node))
-    except docker.errors.NotFound:
-        return "absent"
-    except docker.errors.APIError as exc:
-        raise LabRuntimeError(f"cannot inspect node {node}: {exc.explanation}") from None
-    return str(container.status)
-
-
-def exec_in(lab: str, node: str, argv: list[str]) -> tuple[int, str]:
-    """Run `argv` inside a node; returns (exit code, combined output)."""
-    with _docker(f"cannot run a command on node {node}"):
-        container = _client().containers.get(container_name(lab, node))
-        if container.status != "running":
-            raise NodeDied(node, tail_log(lab, node))
-        result = container.exec_run(argv, demux=False)
-    return int(result.exit_code or 0), _text(result.output)
-
-
-def tail_log(lab: str, node: str, lines: int = 30) -> str:
-    try:
-        container = _client().containers.get(container_name(lab, node))
-        return _text(container.logs(tail=lines))
-    except docker.errors.DockerException:
-        return "(no log: the container is gone)"
-
-
-def log_has(lab: str, node: str, text: str, tail: int = 400) -> bool:
-    """Whether the end of a node's log contains `text` (no command runs in the node)."""
-    try:
-        container = _client().containers.get(container_name(lab, node))
-        return text in _text(container.logs(tail=tail))
-    except docker.errors.NotFound:
-        return False
-    except docker.errors.APIError as exc:
-        raise LabRuntimeError(f"cannot read the log of node {node}: {exc.explanation}") from None
-
-
-def logs(
-    lab: str, node: str, *, follow: bool = False, tail: int | Literal["all"] = "all"
-) -> Iterator[str]:
-    """A node's container log, line by line (follows until the node stops)."""
-    with _docker(f"cannot read the log of node {node}"):
-        container = _client().containers.get(container_name(lab, node))
-        stream = container.logs(stream=True, follow=follow, tail=tail)
-        buffer = b""
-        for chunk in stream:
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                yield line.decode("utf-8", "replace")
-        if buffer:
-            yield buffer.decode("utf-8", "replace")
-
-
-def stop(lab: str, node: str) -> None:
-    with _docker(f"cannot stop node {node}"):
-        _client().containers.get(container_name(lab, node)).stop(timeout=2)
-
-
-def start(lab: str, node: str) -> None:
-    with _docker(f"cannot start node {node}"):
-        _client().containers.get(container_name(lab, node)).start()
-
-
-def run_once(ref: str, etc: Path, keys: Path, cli_command: str, *, boot_timeout: float = 60) -> str:
-    """Boot `ref` with the given config folders, run one CLI command, remove it."""
-    client = _client()
-    with _docker(f"cannot run image {ref}"):
-        container = client.containers.run(
-            ref,
-            detach=True,
-            init=True,
-            network_mode="none",
-            labels={LABEL: "smoke-check"},
-            volumes={
-                str(etc): {"bind": "/etc/asterisk", "mode": "ro"},
-                str(keys): {"bind": "/var/lib/asterisk/keys", "mode": "ro"},
-            },
-        )
-    try:
-        deadline = time.monotonic() + boot_timeout
-        while True:
-            container.reload()
-            if container.status != "running":
-                log = bytes(container.logs(tail=30)).decode("utf-8", "replace")
-                raise LabRuntimeError(f"image {ref} stopped while booting:\n{log}")
-            result = container.exec_run(["asterisk", "-rx", "core waitfullybooted"])
-            if result.exit_code == 0:
-                break
-            if time.monotonic() > deadline:
-                raise LabRuntimeError(f"image {ref} did not boot within {boot_timeout:.0f} s")
-            time.sleep(0.1)
-        result = container.exec_run(["asterisk", "-rx", cli_command])
-        return _text(result.output)
-    finally:
-        container.remove(force=True)
-
-
-# ---- capture support ----
-# For lab/capture.py, which enters a node's network namespace (/proc/<pid>/ns/net).
-
-
-def container_pid(lab: str, node: str) -> int | None:
-    """Host PID of a node's main process; None when the node is absent or not running."""
-    try:
-        container = _client().containers.get(container_name(lab, node))
-    except docker.errors.NotFound:
-        return None
-    except docker.errors.APIError as exc:
-        raise LabRuntimeError(f"cannot inspect node {node}: {exc.explanation}") from None
-    state = container.attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0)
-    return pid if state.get("Running") and pid > 0 else None
+register("docker", DockerBackend)

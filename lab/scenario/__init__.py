@@ -1,11 +1,11 @@
 """Stage 6, scenarios: a topology plus ordered steps, run against a real lab.
 
 Takes a scenario file; gives a `Scenario` (validated with its topology before any lab starts)
-and, run in a lab of its own, an `Outcome` with one `StepResult` per step.
+and, run in a lab of its own, an `Outcome` with one `StepResult` per step. Step kinds are
+registered classes (`lab.scenario.steps.KINDS`).
 """
 
 from lab.scenario.runner import (
-    Expect,
     Outcome,
     Scenario,
     Step,
@@ -18,7 +18,6 @@ from lab.scenario.runner import (
 )
 
 __all__ = [
-    "Expect",
     "Outcome",
     "Scenario",
     "Step",

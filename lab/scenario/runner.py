@@ -1,9 +1,10 @@
 """Scenarios: a topology plus ordered steps, each with what it expects.
 
-A scenario file is a topology file with `steps:` (or `topology: other.yaml`
-plus `steps:`). Steps are validated with the topology before any lab starts
-(`_steps.py`); `run` executes them against a running lab (`_checks.py`) and
-returns one result per step; `execute` does it in a lab of its own.
+A scenario file is a topology file with `steps:` (or `topology: other.yaml` plus `steps:`),
+and optionally `lint: {allow: [DL401, …]}` for the lint errors it reproduces on purpose.
+Steps are validated with the topology before any lab starts (`lab.scenario.steps`); `run`
+executes them against a running lab and returns one result per step; `execute` does it in
+a lab of its own, brought up by the same pipeline as `lab up` (lint included).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lab import topology
+from lab.core.events import Listener, ignore
+from lab.core.pipeline import Options, up
 from lab.core.running import Lab
 from lab.errors import LabError, Problem, TopologyError
-from lab.scenario.checks import execute_step
-from lab.scenario.steps import Expect, Step, StepParser, StepResult
-from lab.topology.validate import Topology
-from lab.topology.yamlsrc import Located, read_located
+from lab.lint import RULES
+from lab.scenario import kinds  # noqa: F401  (register the step kinds)
+from lab.scenario.steps import Context, Step, StepResult, parse_steps
+from lab.topology import Topology
+from lab.topology.yamlsrc import Located, join, read_located, shown
 
 __all__ = [
-    "Expect",
     "Outcome",
     "Scenario",
     "Step",
@@ -35,6 +39,8 @@ __all__ = [
     "run",
 ]
 
+_REFERENCE_KEYS = ("name", "description", "topology", "steps", "lint")
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -43,13 +49,14 @@ class Scenario:
     description: str
     topology: Topology
     steps: tuple[Step, ...]
+    lint_allow: frozenset[str] = frozenset()  # lint errors the scenario reproduces on purpose
 
 
 def is_scenario(path: Path) -> bool:
     """A YAML file with a top-level `steps:` key."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return False
     return re.search(r"^steps\s*:", text, re.MULTILINE) is not None
 
@@ -62,38 +69,50 @@ def load(path: str | Path, *, name: str | None = None) -> Scenario:
         raise TopologyError(located.problems or [Problem(str(file), 1, "", "not a scenario")])
     data = located.data
     reference = data.get("topology")
+    problems: list[Problem] = []
     if reference is not None:
-        unknown = [k for k in data if k not in ("name", "description", "topology", "steps")]
-        problems = [
-            located.problem(k, f"unknown key '{k}' (valid: name, description, topology, steps)")
-            for k in unknown
+        problems += [
+            located.problem(k, f"unknown key {shown(k)} (valid: {', '.join(_REFERENCE_KEYS)})")
+            for k in data
+            if k not in _REFERENCE_KEYS
         ]
-        target = file.parent / str(reference)
-        topo = topology.load(target, name=name or data.get("name") or file.stem)
-        problems += StepParser(located, topo).problems
-        if problems:
-            raise TopologyError(problems)
+        own = data.get("name")
+        topo = topology.load(
+            file.parent / str(reference),
+            name=name or (own if isinstance(own, str) else None) or file.stem,
+        )
     else:
-        # validate the inline topology and the steps together: one report
-        topo = _inline(located, name)
-    steps = StepParser(located, topo)
-    if steps.problems:
-        raise TopologyError(steps.problems)
+        topo = topology.from_located(located, name=name)
+    ctx = Context(located, topo)
+    steps = parse_steps(ctx)
+    allow = _lint_allow(located, data.get("lint"), ctx)
+    problems += ctx.problems
+    if problems:
+        raise TopologyError(problems)
     return Scenario(
         name=topo.name,
         file=str(file),
         description=str(data.get("description", "")),
         topology=topo,
-        steps=tuple(steps.steps),
+        steps=tuple(steps),
+        lint_allow=allow,
     )
 
 
-def _inline(located: Located, name: str | None) -> Topology:
-    try:
-        topo = topology.from_located(located, name=name)
-    except TopologyError as exc:
-        raise TopologyError(exc.problems) from None
-    return topo
+def _lint_allow(located: Located, value: Any, ctx: Context) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, dict) or set(value) - {"allow"}:
+        ctx.fail("lint", "must be a mapping with 'allow: [CODE, …]' (lint errors to let through)")
+        return frozenset()
+    codes = value.get("allow") or []
+    if not isinstance(codes, list):
+        ctx.fail("lint.allow", "must be a list of lint codes, like [DL401, DL404]")
+        return frozenset()
+    for i, code in enumerate(codes):
+        if str(code) not in RULES:
+            ctx.fail(join("lint.allow", i), f"{shown(code)} is not a lint code (see lab lint)")
+    return frozenset(str(c) for c in codes)
 
 
 # ---- running ---------------------------------------------------------------
@@ -107,10 +126,11 @@ def run(scenario: Scenario, lab: Lab, report: Report = lambda _: None) -> list[S
     for step in scenario.steps:
         started = time.monotonic()
         try:
-            ok, seen, expected, skipped = execute_step(step, lab)
+            seen = step.run(lab)
+            ok, said, expected, skipped = seen.ok, seen.seen, seen.expected, seen.skipped
         except LabError as exc:
-            ok, seen, expected, skipped = False, f"error: {exc}", "", ""
-        result = StepResult(step, ok, time.monotonic() - started, seen, expected, skipped)
+            ok, said, expected, skipped = False, f"error: {exc}", "", ""
+        result = StepResult(step, ok, time.monotonic() - started, said, expected, skipped)
         results.append(result)
         report(result)
         if not ok:
@@ -140,20 +160,20 @@ def execute(
     root: Path | None = None,
     artifacts: Path | None = None,
     report: Report = lambda _: None,
-    progress: Callable[[str], None] = lambda _: None,
+    on_event: Listener = ignore,
 ) -> Outcome:
     """Start the scenario's lab, run its steps, save artifacts on failure, always tear down."""
     started = time.monotonic()
+    topo = scenario.topology.renamed(lab_name)
     # steps start on a settled network: every trust edge probed and OK, so a step that
     # stops a node or cuts a link sees the same link states on every run
-    topo = scenario.topology.renamed(lab_name)
-    lab = Lab.start(
-        topo,
+    options = Options(
         root=root,
         ready_timeout=max(90, 3 * len(topo.nodes)),  # 50 nodes on 2 busy cores: ~60 s
         wait_links=True,
-        progress=progress,
+        allow=scenario.lint_allow,
     )
+    lab = up(topo, options, on_event=on_event)
     dest = artifacts / lab_name if artifacts else None
     try:
         results = tuple(run(scenario, lab, report))

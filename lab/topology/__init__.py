@@ -4,22 +4,20 @@ Takes YAML (`load`, `parse`); gives the model (`Topology`, `Node`, `Peer`, `Serv
 `TopologyError` listing every problem as `file:line path: message`. Nothing is started.
 """
 
-from lab.topology.validate import (
+from lab.topology.model import (
     MODELS,
     ORDERS,
-    SCENARIO_KEYS,
     VERSIONS,
     Imported,
     Node,
     Peer,
     Service,
     Topology,
+    default_eid,
     default_subnet,
-    from_located,
-    load,
-    parse,
     pattern_lengths,
 )
+from lab.topology.validate import SCENARIO_KEYS, from_located, load, parse
 
 __all__ = [
     "MODELS",
@@ -31,6 +29,7 @@ __all__ = [
     "Peer",
     "Service",
     "Topology",
+    "default_eid",
     "default_subnet",
     "from_located",
     "load",

@@ -1,156 +1,57 @@
-"""Topology file → validated, frozen model of a lab.
+"""Topology file → validated `Topology`: every value's type and range, with defaults.
 
-The whole file is checked before anything else happens; every problem is
-collected and reported as `file:line path: what is wrong (valid: ...)`.
-No raw dict leaves this module.
+The whole file is checked before anything else happens; every problem is collected and
+reported as `file:line path: what is wrong (valid: …)`, quoting what the user wrote.
+Overrides given on the command line (`--name`, `--subnet`) are reported as such, not as a
+line of the file. Work is linear in the size of the file. Imported members' folders are read
+by `lab.topology.imports`; no raw dict leaves this package.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.asterisk import member as members
 from lab.errors import Problem, TopologyError
-from lab.topology.yamlsrc import Located, join, load_located, read_located
+from lab.topology import imports
+from lab.topology.model import (
+    EID,
+    MODELS,
+    ORDERS,
+    VERSIONS,
+    Imported,
+    Node,
+    Peer,
+    Service,
+    Topology,
+    address,
+    capacity,
+    default_eid,
+    default_subnet,
+    pattern_lengths,
+)
+from lab.topology.yamlsrc import Located, join, load_located, read_located, shown
 
-__all__ = ["Imported", "Node", "Peer", "Service", "Topology", "load", "parse"]
+__all__ = ["SCENARIO_KEYS", "from_located", "load", "parse"]
 
 # keys a scenario file adds to a topology; the scenario layer validates them
-SCENARIO_KEYS = ("steps",)
-MODELS = ("symmetric", "outbound", "inbound")
-ORDERS = ("primary", "secondary", "tertiary", "quartiary")
-VERSIONS = ("22", "16")
+SCENARIO_KEYS = ("steps", "lint")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_EID = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+_NETWORK = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _PATTERN = re.compile(r"^(_(\[[0-9-]+\]|[0-9XZN])+[.!]?|[0-9]+)$")
 _OPTION_BOUNDS = {"ttl": (1, 119), "cachetime": (1, 86400)}
+ALL = "all"  # dundi.conf's include/permit = all: every network
 
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version")
 _NODE_KEYS = ("serves", "peers", "ip", "eid", "description", "import", *_DEFAULT_KEYS)
-_IMPORT_KEYS = ("dir", "peers")
 _PEER_KEYS = ("node", "model", "include", "permit", "qualify", "order", "mirror", "inkey")
 _SERVE_KEYS = ("patterns", "weight")
-
-
-@dataclass(frozen=True)
-class Service:
-    """Number patterns a node announces on one DUNDi network."""
-
-    network: str
-    patterns: tuple[str, ...]
-    weight: int = 0
-
-
-@dataclass(frozen=True)
-class Peer:
-    """One node's configuration of a trust edge towards `peer`."""
-
-    peer: str
-    model: str
-    include: tuple[str, ...]
-    permit: tuple[str, ...]
-    qualify: bool
-    order: str
-    inkey: str = ""
-
-    @property
-    def key(self) -> str:
-        """Whose public key this side checks the peer's messages with (normally the peer's)."""
-        return self.inkey or self.peer
-
-
-@dataclass(frozen=True)
-class Imported:
-    """A node whose dundi.conf, iax.conf and extensions.conf are a member's own files."""
-
-    dir: str  # absolute
-    written: str  # as written in the topology: relative to the topology file
-    peers: tuple[tuple[str, str], ...]  # (entity ID in the member's dundi.conf, lab node)
-
-
-@dataclass(frozen=True)
-class Node:
-    """One Asterisk server of the lab."""
-
-    name: str
-    index: int
-    ip: str
-    eid: str
-    version: str
-    ttl: int
-    cachetime: int
-    autokill: bool
-    serves: tuple[Service, ...]
-    peers: tuple[Peer, ...]
-    imported: Imported | None = None
-
-    @property
-    def code(self) -> str:
-        """Digits that identify this node in call verification (index + 1)."""
-        return str(self.index + 1)
-
-
-@dataclass(frozen=True)
-class Topology:
-    """A validated topology: everything needed to render and run a lab."""
-
-    name: str
-    description: str
-    source: str
-    subnet: str
-    number_length: int
-    networks: tuple[str, ...]
-    nodes: tuple[Node, ...]
-    subnet_fixed: bool = False
-    _source: Located | None = field(default=None, repr=False, compare=False)
-    _extra_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
-
-    def renamed(self, name: str) -> Topology:
-        """The same lab under another name (and the subnet that name derives, unless fixed)."""
-        if self._source is None:
-            raise TopologyError(
-                [Problem(self.source, None, "name", "this topology cannot be renamed")]
-            )
-        return from_located(
-            self._source,
-            name=name,
-            subnet=self.subnet if self.subnet_fixed else None,
-            extra_keys=self._extra_keys,
-        )
-
-    def with_subnet(self, subnet: str) -> Topology:
-        """The same lab on another subnet, addresses renumbered to match."""
-        if self._source is None:
-            raise TopologyError(
-                [Problem(self.source, None, "subnet", "this topology cannot be renumbered")]
-            )
-        return from_located(
-            self._source, name=self.name, subnet=subnet, extra_keys=self._extra_keys
-        )
-
-    def node(self, name: str) -> Node:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise KeyError(name)
-
-    def node_by_ip(self, ip: str) -> Node | None:
-        return next((n for n in self.nodes if n.ip == ip), None)
-
-    def node_by_eid(self, eid: str) -> Node | None:
-        return next((n for n in self.nodes if n.eid == eid.lower()), None)
-
-    @property
-    def edges(self) -> tuple[tuple[str, str], ...]:
-        """Every configured (node, peer) pair, one per side."""
-        return tuple((n.name, p.peer) for n in self.nodes for p in n.peers)
+_BUILTIN_DEFAULTS: dict[str, Any] = {"ttl": 32, "cachetime": 5, "autokill": True, "version": "22"}
 
 
 def load(
@@ -184,22 +85,13 @@ def from_located(
     return _Validator(located, name, subnet, extra_keys, problems or []).lab()
 
 
-def default_subnet(lab_name: str) -> str:
-    """A /24 in 10.77.0.0/16 derived from the lab's name, so two labs differ."""
-    octet = hashlib.sha256(lab_name.encode()).digest()[0]
-    return f"10.77.{octet}.0/24"
+@dataclass(frozen=True)
+class _Edge:
+    """A peer entry as written: `owner`'s side of the edge, and whether to mirror it."""
 
-
-def pattern_lengths(pattern: str) -> tuple[int, int | None]:
-    """The shortest and longest number (None: unbounded) a pattern matches."""
-    if not pattern.startswith("_"):
-        return len(pattern), len(pattern)
-    body = re.sub(r"\[[^\]]*\]", "X", pattern[1:])
-    if body.endswith("."):
-        return len(body), None
-    if body.endswith("!"):
-        return len(body) - 1, None
-    return len(body), len(body)
+    owner: str
+    side: Peer
+    mirror: bool
 
 
 class _Validator:
@@ -210,15 +102,16 @@ class _Validator:
         located: Located,
         name: str | None,
         subnet: str | None,
-        extra_keys: tuple[str, ...] = (),
-        problems: list[Problem] | None = None,
+        extra_keys: tuple[str, ...],
+        problems: list[Problem],
     ) -> None:
         self.src = located
         self.extra_keys = extra_keys
-        self.members: dict[str, members.Member] = {}
-        self.problems: list[Problem] = list(located.problems) + list(problems or [])
+        self.problems: list[Problem] = list(located.problems) + problems
         self.name_override = name
         self.subnet_override = subnet
+
+    # ---- type checks -------------------------------------------------------
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(self.src.problem(path, message))
@@ -231,27 +124,41 @@ class _Validator:
             return {}
         for key in value:
             if key not in keys:
-                self.fail(join(path, str(key)), f"unknown key '{key}' (valid: {', '.join(keys)})")
+                self.fail(
+                    join(path, str(key)), f"unknown key {shown(key)} (valid: {', '.join(keys)})"
+                )
         return {k: v for k, v in value.items() if k in keys}
 
     def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.fail(path, f"must be a whole number from {low} to {high}, not {value!r}")
+            shown_value = self.src.written(path, value) if value is not None else "nothing"
+            self.fail(path, f"must be a whole number from {low} to {high}, not {shown_value}")
             return None
         return value
 
     def boolean(self, value: Any, path: str) -> bool | None:
         if not isinstance(value, bool):
-            self.fail(path, f"must be yes or no, not {value!r}")
+            self.fail(path, f"must be yes or no, not {self.src.written(path, value)}")
             return None
         return value
 
     def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str | None:
         text = str(value)
-        if text not in choices:
-            self.fail(path, f"'{value}' is not one of the choices (valid: {', '.join(choices)})")
+        if isinstance(value, (dict, list)) or text not in choices:
+            self.fail(
+                path,
+                f"{self.src.written(path, value)} is not one of the choices "
+                f"(valid: {', '.join(choices)})",
+            )
             return None
         return text
+
+    def text(self, value: Any, path: str) -> str:
+        """A plain string: names, folders, descriptions."""
+        if isinstance(value, (dict, list)) or value is None:
+            self.fail(path, f"must be text, not {_kind(value)}")
+            return ""
+        return str(value)
 
     def string_list(self, value: Any, path: str) -> list[str]:
         if isinstance(value, str):
@@ -261,78 +168,92 @@ class _Validator:
             return []
         return [str(v) for v in value]
 
+    # ---- the lab ------------------------------------------------------------
+
     def lab(self) -> Topology:
-        top = self.mapping(self.src.data, "", _LAB_KEYS + self.extra_keys)
         if not isinstance(self.src.data, dict):
+            keys = ", ".join(_LAB_KEYS + self.extra_keys)
+            self.fail("", f"must be a mapping with keys {keys}, not {_kind(self.src.data)}")
             raise TopologyError(self.problems)  # nothing below would make sense
-        name = self.name_override or top.get("name")
-        if name is None:
-            name = Path(self.src.file).stem
-        if not isinstance(name, str) or not _LAB_NAME.match(name):
-            self.fail(
-                "name",
-                f"lab name {name!r} must be lowercase letters, digits and '-', "
-                "at most 40 characters",
-            )
-            name = "invalid"
+        top = self.mapping(self.src.data, "", _LAB_KEYS + self.extra_keys)
+        name = self.lab_name(top)
         number_length = self.integer(top.get("number_length", 9), "number_length", 1, 20) or 9
         networks = self.networks(top.get("networks"))
         defaults = self.options(
-            self.mapping(top.get("defaults"), "defaults", _DEFAULT_KEYS),
-            "defaults",
-            _BUILTIN_DEFAULTS,
+            self.mapping(top.get("defaults"), "defaults", _DEFAULT_KEYS), "defaults"
         )
-        subnet = self.subnet(self.subnet_override or top.get("subnet") or default_subnet(name))
         raw_nodes = top.get("nodes")
         if not isinstance(raw_nodes, dict) or not raw_nodes:
             self.fail("nodes", "a lab needs a mapping of at least one node")
             raw_nodes = {}
-        if subnet is not None and subnet.num_addresses - 12 < len(raw_nodes):
-            self.fail(
-                "subnet",
-                f"{subnet} is too small for {len(raw_nodes)} nodes "
-                f"(nodes start at the 10th address; use a larger subnet)",
-            )
-            subnet = None
         names = [str(n) for n in raw_nodes]
+        subnet = self.subnet(top, name, len(names))
         for node_name in names:
             if not _NAME.match(node_name):
                 self.fail(
                     join("nodes", node_name),
-                    f"node name '{node_name}' must start with a "
+                    f"node name {shown(node_name)} must start with a "
                     "lowercase letter and use only a-z, 0-9 and '-' (30 characters at most)",
                 )
-        explicit = self.explicit_peers(raw_nodes, names, networks)
-        nodes = [
-            self.node(
-                name_,
-                index,
-                raw_nodes[name_],
-                defaults,
-                networks,
-                names,
-                subnet,
-                number_length,
-                explicit,
+        raw = {n: raw_nodes[n] if isinstance(raw_nodes[n], dict) else {} for n in names}
+        members = imports.Reader(self, Path(self.src.file).parent, names)
+        edges = self.edges(raw, names, networks, members)
+        mirrors: dict[str, list[_Edge]] = {}
+        for (_owner, target), edge in edges.items():
+            if edge.mirror and (target, edge.owner) not in edges:
+                mirrors.setdefault(target, []).append(edge)
+        own: dict[str, list[Peer]] = {}
+        for (owner, _target), edge in edges.items():
+            own.setdefault(owner, []).append(edge.side)
+        order = {n: i for i, n in enumerate(names)}
+        nodes = []
+        for index, node_name in enumerate(names):
+            peers = own.get(node_name, []) + [
+                _mirrored(e.side, e.owner) for e in mirrors.get(node_name, [])
+            ]
+            nodes.append(
+                self.node(
+                    node_name,
+                    index,
+                    raw_nodes[node_name],
+                    defaults,
+                    networks,
+                    subnet,
+                    number_length,
+                    tuple(sorted(peers, key=lambda p: order[p.peer])),
+                    members,
+                )
             )
-            for index, name_ in enumerate(names)
-        ]
         self.unique(nodes, "ip", "address")
         self.unique(nodes, "eid", "entity ID")
         if self.problems:
             raise TopologyError(sorted(self.problems, key=lambda p: p.line or 0))
+        fixed = bool(self.subnet_override or top.get("subnet")) or any(n.ip_fixed for n in nodes)
         return Topology(
             name=name,
-            description=str(top.get("description", "")),
+            description=self.text(top.get("description", ""), "description"),
             source=self.src.file,
             subnet=str(subnet),
             number_length=number_length,
             networks=tuple(networks),
-            nodes=tuple(n for n in nodes if n is not None),
-            subnet_fixed=bool(self.subnet_override or top.get("subnet")),
-            _source=self.src,
-            _extra_keys=self.extra_keys,
+            nodes=tuple(nodes),
+            subnet_fixed=fixed,
         )
+
+    def lab_name(self, top: dict[str, Any]) -> str:
+        message = "must be lowercase letters, digits and '-', at most 40 characters"
+        if self.name_override is not None:
+            if not _LAB_NAME.match(self.name_override):
+                self.problems.append(
+                    Problem("--name", None, "", f"lab name {shown(self.name_override)} {message}")
+                )
+                return "invalid"
+            return self.name_override
+        name = top.get("name", Path(self.src.file).stem)
+        if not isinstance(name, str) or not _LAB_NAME.match(name):
+            self.fail("name", f"lab name {self.src.written('name', name)} {message}")
+            return "invalid"
+        return name
 
     def networks(self, value: Any) -> list[str]:
         if value is None:
@@ -340,26 +261,46 @@ class _Validator:
             return []
         names = self.string_list(value, "networks")
         for i, net in enumerate(names):
-            if not re.match(r"^[a-z][a-z0-9_-]{0,39}$", net):
+            if not _NETWORK.match(net):
                 self.fail(
                     join("networks", i),
-                    f"network name '{net}' must be lowercase letters, digits, '_' or '-'",
+                    f"network name {shown(net)} must be lowercase letters, digits, '_' or '-'",
                 )
         return names
 
-    def subnet(self, value: Any) -> ipaddress.IPv4Network | None:
+    def subnet(self, top: dict[str, Any], name: str, count: int) -> ipaddress.IPv4Network | None:
+        given = self.subnet_override is not None
+        value = self.subnet_override if given else top.get("subnet")
+        where = "--subnet" if given else "subnet"
+        if value is None:
+            return ipaddress.IPv4Network(default_subnet(name, count))
+
+        def problem(message: str) -> None:
+            if given:
+                self.problems.append(Problem("--subnet", None, "", message))
+            else:
+                self.fail(where, message)
+
         try:
             net = ipaddress.IPv4Network(str(value))
         except ValueError:
-            self.fail("subnet", f"'{value}' is not an IPv4 subnet like 10.77.5.0/24")
+            problem(f"{shown(value)} is not an IPv4 subnet like 10.77.5.0/24")
             return None
         if not net.is_private or net.prefixlen > 28:
-            self.fail("subnet", f"'{value}' must be a private IPv4 subnet of /28 or larger")
+            problem(f"{shown(value)} must be a private IPv4 subnet of /28 or larger")
+            return None
+        if capacity(net) < count:
+            problem(
+                f"{net} is too small for {count} nodes (nodes start at the 10th address; "
+                "use a larger subnet)"
+            )
             return None
         return net
 
-    def options(self, raw: dict[str, Any], path: str, base: dict[str, Any]) -> dict[str, Any]:
-        result = dict(base)
+    def options(
+        self, raw: dict[str, Any], path: str, base: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        result = dict(base or _BUILTIN_DEFAULTS)
         for key, value in raw.items():
             where = join(path, key)
             if key in _OPTION_BOUNDS:
@@ -370,118 +311,69 @@ class _Validator:
                 result[key] = self.choice(value, where, VERSIONS)
         return result
 
-    def explicit_peers(
-        self, raw_nodes: dict[Any, Any], names: list[str], networks: list[str]
-    ) -> dict[tuple[str, str], tuple[Peer, bool, str]]:
-        """Every peer entry as written: (node, peer) → (side, mirror it?, path)."""
-        found: dict[tuple[str, str], tuple[Peer, bool, str]] = {}
+    # ---- trust edges -----------------------------------------------------------
+
+    def edges(
+        self,
+        raw: dict[str, dict[str, Any]],
+        names: list[str],
+        networks: list[str],
+        members: imports.Reader,
+    ) -> dict[tuple[str, str], _Edge]:
+        """Every peer entry as written, by (owner, peer)."""
+        known = set(names)
+        found: dict[tuple[str, str], _Edge] = {}
         for name in names:
-            raw = raw_nodes[name] if isinstance(raw_nodes[name], dict) else {}
-            if "import" in raw:
-                for peer in self.imported_peers(name, raw, names):
-                    found[(name, peer.peer)] = (peer, True, join(join("nodes", name), "import"))
+            node = raw[name]
+            if "import" in node:
+                if "peers" in node:
+                    self.fail(
+                        join(join("nodes", name), "peers"),
+                        "an imported node's peers come from its dundi.conf: "
+                        "map them under import.peers (entity ID: node)",
+                    )
+                for peer in members.peers(
+                    name, node["import"], join(join("nodes", name), "import")
+                ):
+                    found[(name, peer.peer)] = _Edge(name, peer, True)
                 continue
-            peers = raw.get("peers") or []
+            peers = node.get("peers") or []
             base = join(join("nodes", name), "peers")
             if not isinstance(peers, list):
                 self.fail(base, f"must be a list of peer names or mappings, not {_kind(peers)}")
                 continue
             for i, entry in enumerate(peers):
-                parsed = self.peer(entry, join(base, i), name, names, networks)
+                parsed = self.peer(entry, join(base, i), name, names, known, networks)
                 if parsed is None:
                     continue
-                peer, mirror = parsed
-                if (name, peer.peer) in found:
-                    self.fail(join(base, i), f"'{peer.peer}' is listed twice as a peer of '{name}'")
+                if (name, parsed.side.peer) in found:
+                    self.fail(
+                        join(base, i),
+                        f"'{parsed.side.peer}' is listed twice as a peer of '{name}'",
+                    )
                     continue
-                found[(name, peer.peer)] = (peer, mirror, join(base, i))
+                found[(name, parsed.side.peer)] = parsed
         return found
 
-    def imported_peers(self, name: str, raw: dict[str, Any], names: list[str]) -> list[Peer]:
-        """The peers an imported node's own dundi.conf declares, mapped to lab nodes."""
-        path = join(join("nodes", name), "import")
-        if "peers" in raw:
-            self.fail(
-                join(join("nodes", name), "peers"),
-                "an imported node's peers come from "
-                "its dundi.conf: map them under import.peers (entity ID: node)",
-            )
-        spec = self.mapping(raw["import"], path, _IMPORT_KEYS)
-        member = self.member(name, spec, path)
-        if member is None:
-            return []
-        mapping = spec.get("peers") or {}
-        if not isinstance(mapping, dict):
-            self.fail(join(path, "peers"), "must map the member's peer entity IDs to lab nodes")
-            return []
-        known = {p.eid: p for p in member.peers}
-        result = []
-        for eid, node in mapping.items():
-            where = join(join(path, "peers"), str(eid))
-            if str(eid).lower() not in known:
-                listed = ", ".join(known) or "none"
-                self.fail(
-                    where, f"no peer [{eid}] in {member.dir / 'dundi.conf'} (its peers: {listed})"
-                )
-            elif str(node) not in names or str(node) == name:
-                self.fail(
-                    where,
-                    f"'{node}' is not another node of the lab "
-                    f"(known: {', '.join(n for n in names if n != name)})",
-                )
-            else:
-                p = known[str(eid).lower()]
-                model = p.model if p.model in MODELS else "symmetric"
-                result.append(
-                    Peer(
-                        peer=str(node),
-                        model=model,
-                        include=p.include,
-                        permit=p.permit,
-                        qualify=p.qualify,
-                        order=p.order if p.order in ORDERS else "primary",
-                    )
-                )
-        return result
-
-    def member(self, name: str, spec: dict[str, Any], path: str) -> members.Member | None:
-        if name in self.members:
-            return self.members[name]
-        if "dir" not in spec:
-            self.fail(
-                path, "an import needs 'dir: FOLDER' (with dundi.conf, iax.conf, extensions.conf)"
-            )
-            return None
-        written = Path(str(spec["dir"]))
-        if written.is_absolute() or ".." in written.parts:
-            self.fail(
-                join(path, "dir"),
-                f"'{written}' must be a folder below the topology "
-                "file's folder (so bundles and lab copies can carry it)",
-            )
-            return None
-        folder = (Path(self.src.file).parent / written).resolve()
-        try:
-            member = members.read_member(folder)
-        except OSError as exc:
-            self.fail(join(path, "dir"), f"cannot read the member's configs: {exc}")
-            return None
-        self.members[name] = member
-        return member
-
     def peer(
-        self, entry: Any, path: str, owner: str, names: list[str], networks: list[str]
-    ) -> tuple[Peer, bool] | None:
+        self,
+        entry: Any,
+        path: str,
+        owner: str,
+        names: list[str],
+        known: set[str],
+        networks: list[str],
+    ) -> _Edge | None:
         raw = {"node": entry} if isinstance(entry, str) else self.mapping(entry, path, _PEER_KEYS)
         target = raw.get("node")
         if target is None:
             self.fail(path, "a peer needs 'node: NAME'")
             return None
         target = str(target)
-        if target not in names:
+        if target not in known:
             self.fail(
                 path if isinstance(entry, str) else join(path, "node"),
-                f"unknown node '{target}' (known: {', '.join(names)})",
+                f"unknown node {shown(target)} (known: {_listed(names)})",
             )
             return None
         if target == owner:
@@ -489,15 +381,7 @@ class _Validator:
             return None
         model = self.choice(raw.get("model", "symmetric"), join(path, "model"), MODELS)
         model = model or "symmetric"
-        lists = {}
-        for key in ("include", "permit"):
-            lists[key] = self.string_list(raw.get(key, networks), join(path, key))
-            for i, net in enumerate(lists[key]):
-                if net not in networks:
-                    self.fail(
-                        join(join(path, key), i),
-                        f"unknown network '{net}' (known: {', '.join(networks)})",
-                    )
+        lists = {key: self.network_list(raw, key, path, networks) for key in ("include", "permit")}
         if model == "inbound":
             lists["include"] = []
         if model == "outbound":
@@ -505,15 +389,15 @@ class _Validator:
         qualify = self.boolean(raw.get("qualify", True), join(path, "qualify"))
         order = self.choice(raw.get("order", "primary"), join(path, "order"), ORDERS)
         mirror = self.boolean(raw.get("mirror", True), join(path, "mirror"))
-        inkey = str(raw.get("inkey", ""))
-        if inkey and inkey not in names:
+        inkey = self.text(raw.get("inkey", ""), join(path, "inkey"))
+        if inkey and inkey not in known:
             self.fail(
                 join(path, "inkey"),
-                f"unknown node '{inkey}' (known: {', '.join(names)}): "
+                f"unknown node {shown(inkey)} (known: {_listed(names)}): "
                 "inkey names the node whose public key to expect",
             )
             inkey = ""
-        return Peer(
+        side = Peer(
             peer=target,
             model=model,
             include=tuple(lists["include"]),
@@ -521,7 +405,26 @@ class _Validator:
             qualify=bool(qualify),
             order=order or "primary",
             inkey=inkey if inkey != target else "",
-        ), bool(mirror)
+        )
+        return _Edge(owner, side, bool(mirror))
+
+    def network_list(
+        self, raw: dict[str, Any], key: str, path: str, networks: list[str]
+    ) -> list[str]:
+        """include/permit: network names, or `all` (pbx_dundi's word for every network)."""
+        where = join(path, key)
+        names = self.string_list(raw.get(key, networks), where)
+        if names == [ALL]:
+            return list(networks)
+        for i, net in enumerate(names):
+            if net not in networks:
+                self.fail(
+                    join(where, i),
+                    f"unknown network {shown(net)} (known: {', '.join(networks)}, or all)",
+                )
+        return names
+
+    # ---- a node -------------------------------------------------------------
 
     def node(
         self,
@@ -530,23 +433,17 @@ class _Validator:
         raw_value: Any,
         defaults: dict[str, Any],
         networks: list[str],
-        names: list[str],
         subnet: ipaddress.IPv4Network | None,
         number_length: int,
-        explicit: dict[tuple[str, str], tuple[Peer, bool, str]],
-    ) -> Node | None:
+        peers: tuple[Peer, ...],
+        members: imports.Reader,
+    ) -> Node:
         path = join("nodes", name)
         raw = self.mapping(raw_value, path, _NODE_KEYS)
         opts = self.options({k: v for k, v in raw.items() if k in _DEFAULT_KEYS}, path, defaults)
         ip = self.address(raw.get("ip"), join(path, "ip"), index, subnet)
-        member = self.members.get(name)
-        default_eid = (
-            member.entityid if member and member.entityid else (f"02:00:00:00:00:{index + 1:02x}")
-        )
-        eid = str(raw.get("eid", default_eid))
-        if not _EID.match(eid.lower()):
-            self.fail(join(path, "eid"), f"'{eid}' is not an entity ID like 02:00:00:00:00:0a")
-        eid = eid.lower()
+        member = members.member(name)
+        eid = self.eid(raw, path, member.entityid if member else "", index)
         serves = self.serves(raw.get("serves"), join(path, "serves"), networks, number_length)
         imported = None
         if member is not None:
@@ -554,14 +451,15 @@ class _Validator:
             imported = Imported(
                 dir=str(member.dir),
                 written=str(spec["dir"]),
-                peers=tuple((str(k).lower(), str(v)) for k, v in (spec.get("peers") or {}).items()),
+                peers=tuple(members.mapping(name)),
+                files=member.texts,
             )
             for net, _ctx, _weight in member.mappings:
                 if net not in networks:
                     self.fail(
                         join(path, "import"),
-                        f"the member's [mappings] name network "
-                        f"'{net}', which is not a lab network (add it to networks:)",
+                        f"the member's [mappings] name network {shown(net)}, which is not a "
+                        "lab network (add it to networks:)",
                     )
             if not serves:
                 serves = [
@@ -569,13 +467,6 @@ class _Validator:
                     for net, patterns in member.serves
                     if patterns and net in networks
                 ]
-        peers = []
-        for (owner, _target), (peer, _mirror, _where) in explicit.items():
-            if owner == name:
-                peers.append(peer)
-        for (owner, target), (peer, mirror, _where) in explicit.items():
-            if target == name and mirror and (name, owner) not in explicit:
-                peers.append(_mirrored(peer, owner))
         return Node(
             name=name,
             index=index,
@@ -586,9 +477,22 @@ class _Validator:
             cachetime=opts["cachetime"] or 0,
             autokill=bool(opts["autokill"]),
             serves=tuple(serves),
-            peers=tuple(sorted(peers, key=lambda p: names.index(p.peer))),
+            peers=peers,
             imported=imported,
+            ip_fixed=raw.get("ip") is not None,
         )
+
+    def eid(self, raw: dict[str, Any], path: str, member_eid: str, index: int) -> str:
+        if "eid" not in raw:
+            return (member_eid or default_eid(index)).lower()
+        eid = self.text(raw["eid"], join(path, "eid")).lower()
+        if eid and not EID.match(eid):
+            self.fail(
+                join(path, "eid"),
+                f"{self.src.written(join(path, 'eid'), raw['eid'])} is not an entity ID "
+                "like 02:00:00:00:00:0a",
+            )
+        return eid
 
     def address(
         self, value: Any, path: str, index: int, subnet: ipaddress.IPv4Network | None
@@ -597,11 +501,11 @@ class _Validator:
         if subnet is None:
             return ""
         if value is None:
-            return str(subnet.network_address + 10 + index)
+            return address(subnet, index)
         try:
             ip = ipaddress.IPv4Address(str(value))
         except ValueError:
-            self.fail(path, f"'{value}' is not an IPv4 address")
+            self.fail(path, f"{self.src.written(path, value)} is not an IPv4 address")
             return ""
         first, last = subnet.network_address + 2, subnet.broadcast_address - 1
         if not first <= ip <= last:
@@ -623,7 +527,7 @@ class _Validator:
         for net, spec in value.items():
             where = join(path, str(net))
             if net not in networks:
-                self.fail(where, f"unknown network '{net}' (known: {', '.join(networks)})")
+                self.fail(where, f"unknown network {shown(net)} (known: {', '.join(networks)})")
                 continue
             weight = 0
             if isinstance(spec, dict):
@@ -641,7 +545,7 @@ class _Validator:
         if not _PATTERN.match(pattern):
             self.fail(
                 path,
-                f"'{pattern}' is not a dialplan pattern (valid: digits, or '_' "
+                f"{shown(pattern)} is not a dialplan pattern (valid: digits, or '_' "
                 "followed by digits, X, Z, N, [1-5] and an optional final '.' or '!')",
             )
             return
@@ -654,11 +558,9 @@ class _Validator:
                 f"{number_length} digits (number_length)",
             )
 
-    def unique(self, nodes: list[Node | None], attr: str, label: str) -> None:
+    def unique(self, nodes: list[Node], attr: str, label: str) -> None:
         seen: dict[str, str] = {}
         for node in nodes:
-            if node is None:
-                continue
             value = getattr(node, attr)
             if not value:
                 continue
@@ -668,9 +570,6 @@ class _Validator:
                     f"{label} {value} is already used by node '{seen[value]}'",
                 )
             seen[value] = node.name
-
-
-_BUILTIN_DEFAULTS: dict[str, Any] = {"ttl": 32, "cachetime": 5, "autokill": True, "version": "22"}
 
 
 def _mirrored(peer: Peer, owner: str) -> Peer:
@@ -686,6 +585,13 @@ def _mirrored(peer: Peer, owner: str) -> Peer:
     )
 
 
+def _listed(names: list[str], limit: int = 12) -> str:
+    """Known names for a message: all of them, or the first few and how many more."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f", … ({len(names) - limit} more)"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -693,4 +599,4 @@ def _kind(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing"
-    return f"'{value}'"
+    return shown(value)

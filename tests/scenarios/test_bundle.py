@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab import scenario
-from lab.cli import main
+from lab.cli.commands import main
 from lab.core.running import Lab
 from tests.support import ROOT, unique
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from lab import runtime
 from lab.asterisk import probes
 from lab.core.running import Lab
 from lab.observe import capture
@@ -105,7 +104,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
         result = outcome["result"]
         if isinstance(result, BaseException):
             raise result
-        pid = runtime.container_pid(lab.name, "b")
+        pid = lab.backend.netns_pid(lab.name, "b")
         assert pid is not None
         sockets = Path(f"/proc/{pid}/net/packet").read_text().splitlines()[1:]
         yield Captured(
@@ -119,7 +118,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
             leftover_threads=[t.name for t in threading.enumerate() if "capture" in t.name],
             leftover_packet_sockets=sockets,
             leftover_children=child_processes(),
-            containers=sorted(runtime.lab_objects(lab.name)["containers"]),
+            containers=sorted(lab.backend.states(lab.name)),
         )
     finally:
         lab.down()
@@ -213,6 +212,4 @@ def test_the_capture_stops_on_time_and_leaves_nothing_running(captured: Captured
     assert captured.leftover_threads == []
     assert captured.leftover_packet_sockets == []  # none left open in b's namespace
     assert captured.leftover_children == []
-    assert captured.containers == [
-        f"dundi-lab-{captured.lab.name}-{node}" for node in ("a", "b", "c", "d")
-    ]
+    assert captured.containers == ["a", "b", "c", "d"]  # no helper container was made

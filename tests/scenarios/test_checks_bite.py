@@ -16,28 +16,33 @@ pytestmark = pytest.mark.docker
 SEED = ROOT / "scenarios/seed-chain.yaml"
 
 
-def broken_seed(tmp_path: Path, old: str, new: str) -> scenario.Scenario:
-    """The seed-chain scenario with one line of its topology changed."""
+def broken_seed(tmp_path: Path, old: str, new: str, extra: str = "") -> scenario.Scenario:
+    """The seed-chain scenario with one line of its topology changed (and `extra` keys)."""
     text = SEED.read_text()
     assert old in text
     path = tmp_path / "seed-chain.yaml"
-    path.write_text(text.replace(old, new, 1))
+    path.write_text(text.replace(old, new, 1) + extra)
     return scenario.load(path)
 
 
 @pytest.mark.parametrize(
-    ("c_peers", "prefix"),
-    [("", "bite-edge"), ("    peers: [{node: d, inkey: b}]\n", "bite-key")],
+    ("c_peers", "extra", "prefix"),
+    [
+        ("", "", "bite-edge"),
+        # lint names the wrong key (DL106) and would stop the lab: let it through to show
+        # that the running network refuses it too
+        ("    peers: [{node: d, inkey: b}]\n", "lint: {allow: [DL106]}\n", "bite-key"),
+    ],
     ids=["without-the-trust-edge-c-d", "when-c-expects-the-wrong-key-for-d"],
 )
 def test_the_seed_chain_fails_at_its_first_lookup(
-    tmp_path: Path, c_peers: str, prefix: str
+    tmp_path: Path, c_peers: str, extra: str, prefix: str
 ) -> None:
-    broken = broken_seed(tmp_path, "    peers: [d]\n", c_peers)
+    broken = broken_seed(tmp_path, "    peers: [d]\n", c_peers, extra)
     outcome = scenario.execute(broken, lab_name=unique(prefix), root=tmp_path)
     assert not outcome.passed
     failed = next(r for r in outcome.results if not r.ok)
-    assert failed.step.kind == "lookup"
+    assert failed.step.key == "lookup"
     assert failed.seen.startswith("not found")
 
 
@@ -51,5 +56,5 @@ def test_the_seed_chain_fails_when_transit_node_b_loses_its_mapping(tmp_path: Pa
         lab.cli("b", "module reload pbx_dundi.so")
         results = scenario.run(loaded, lab)
     assert not results[-1].ok
-    assert results[-1].step.kind == "lookup"
+    assert results[-1].step.key == "lookup"
     assert results[-1].seen.startswith("not found")

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from testcontainers.compose import DockerCompose
 
-from lab import runtime, topology
-from lab.asterisk import images, render
+from lab import topology
+from lab.asterisk import images
+from lab.core import pipeline
 from lab.core.running import Lab
 from lab.paths import LabPaths
-from tests.support import ROOT, unique
+from tests.support import ROOT, engine, nothing_left, unique
 
 pytestmark = pytest.mark.docker
 
@@ -36,7 +37,7 @@ def _compose_v2() -> bool:
 
 def _free_lab(prefix: str) -> topology.Topology:
     """The seed chain under a fresh name whose (name-derived) subnet no network uses."""
-    used = [ipaddress.IPv4Network(s) for s in runtime.used_subnets()]
+    used = [ipaddress.IPv4Network(s) for s in engine().used_subnets()]
     for _ in range(50):
         topo = topology.load(SEED, name=unique(prefix))
         if not any(ipaddress.ip_network(topo.subnet).overlaps(net) for net in used):
@@ -55,7 +56,7 @@ def test_the_rendered_compose_project_runs_a_real_call_without_dundi_lab(tmp_pat
     for version in sorted({node.version for node in topo.nodes}):
         images.build(version)  # skipped when the image for this recipe exists
     paths = LabPaths.of(topo.name, tmp_path)
-    render.write_lab(topo, paths)
+    pipeline.render_only(topo, paths)
     assert paths.compose_file.exists()
 
     try:
@@ -64,7 +65,7 @@ def test_the_rendered_compose_project_runs_a_real_call_without_dundi_lab(tmp_pat
         ) as compose:
             try:
                 # dundi-lab only probes here; compose created every container and the network
-                lab = Lab(topo, paths)
+                lab = Lab.from_folder(paths)
                 lab.wait_ready(90)
                 result = lab.call("a", D_NUMBER)
                 assert result.answered, result
@@ -77,8 +78,8 @@ def test_the_rendered_compose_project_runs_a_real_call_without_dundi_lab(tmp_pat
                 print(f"\n--- docker compose logs ({topo.name}) ---\n{out}{err}")
                 raise
         # `docker compose down` (run by the context manager) left nothing behind
-        assert runtime.lab_objects(topo.name) == {"containers": [], "networks": []}
+        assert nothing_left(topo.name)
     finally:
         # safety net for a failed `up`/`down`; the assertion above has already judged compose
-        runtime.remove_lab(topo.name)
-    assert runtime.lab_objects(topo.name) == {"containers": [], "networks": []}
+        engine().remove_lab(topo.name)
+    assert nothing_left(topo.name)

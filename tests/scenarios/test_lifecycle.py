@@ -8,24 +8,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lab import runtime, topology
-from lab.cli import main
+from lab import topology
+from lab.asterisk import node
+from lab.cli.commands import main
+from lab.core.events import Event, NodeStarted
 from lab.core.running import Lab
 from lab.errors import LabRuntimeError
-from tests.support import ROOT, unique
+from tests.support import ROOT, engine, nothing_left, unique
 
 pytestmark = pytest.mark.docker
 
 PAIR = ROOT / "tests/scenarios/data/pair.yaml"
 
 
-def nothing_left(name: str) -> bool:
-    return runtime.lab_objects(name) == {"containers": [], "networks": []}
-
-
 def test_down_removes_everything_and_can_be_repeated(lab_root: Path) -> None:
     lab = Lab.start(PAIR, name=unique("down"), root=lab_root)
-    assert len(runtime.lab_objects(lab.name)["containers"]) == 2
+    assert engine().labs()[lab.name].containers == 2
     assert lab.down() == (2, 1)
     assert nothing_left(lab.name)
     assert lab.down() == (0, 0)
@@ -62,28 +60,27 @@ def test_a_failed_up_removes_what_it_created(lab_root: Path) -> None:
 def test_an_interrupted_up_removes_what_it_created(lab_root: Path) -> None:
     name = unique("interrupt")
 
-    def interrupt_after_first_start(message: str) -> None:
-        if message.startswith("started"):
+    def interrupt_after_first_start(event: Event) -> None:
+        if isinstance(event, NodeStarted):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Lab.start(PAIR, name=name, root=lab_root, progress=interrupt_after_first_start)
+        Lab.start(PAIR, name=name, root=lab_root, on_event=interrupt_after_first_start)
     assert nothing_left(name)
     # the files that hold Asterisk back until every container runs are gone too
-    assert not list(lab_root.rglob(runtime.HOLD_FILE))
+    assert not list(lab_root.rglob(node.HOLD_FILE))
 
 
 def test_no_node_starts_asterisk_before_the_last_container_runs(lab_root: Path) -> None:
     seen: list[str] = []
 
-    def note_logs(message: str) -> None:
-        if message.startswith("started"):  # a node's container runs; start_containers
-            node = message.split()[1]  # has not returned yet
+    def note_logs(event: Event) -> None:
+        if isinstance(event, NodeStarted):  # a node's container runs, still held
             time.sleep(1)  # Asterisk, if it were not held, would have booted by now
-            seen.append("\n".join(runtime.logs(name, node)))
+            seen.append("\n".join(engine().logs(name, event.node)))
 
     name = unique("hold")
-    with Lab.up(PAIR, name=name, root=lab_root, progress=note_logs) as lab:
+    with Lab.up(PAIR, name=name, root=lab_root, on_event=note_logs) as lab:
         assert len(seen) == 2
         assert not any("Asterisk" in log for log in seen), seen  # held: no log line yet
         call = lab.call("a", "200000002")

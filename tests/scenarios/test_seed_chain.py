@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from click.testing import CliRunner
 
-from lab import runtime
-from lab.cli import main
+from lab.cli.commands import main
 from lab.core.running import Lab
 from lab.errors import LabError
 
@@ -126,8 +125,7 @@ def test_a_number_with_shell_text_is_refused_and_runs_nothing_on_the_node(
         lab.call("a", hostile)
     with pytest.raises(LabError, match="not a number"):
         lab.lookup("555$(touch /tmp/pwned)", from_node="a")
-    exit_code, _ = runtime.exec_in(lab.name, "a", ["test", "-e", "/tmp/pwned"])
-    assert exit_code == 1, "a file was created inside node a"
+    assert lab.exec("a", ["test", "-e", "/tmp/pwned"]).code == 1, "a file was made inside a"
 
 
 def test_logs_cli_output_and_lookups_mask_the_dundi_secret_unless_raw(

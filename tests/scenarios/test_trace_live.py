@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from lab import runtime
 from lab.core.running import Lab
 from lab.observe import graph, trace
 
@@ -26,7 +25,7 @@ def shown(result: trace.Trace) -> str:
 
 
 def frames_logged(lab: Lab, node: str) -> int:
-    return sum("pbx_dundi.c: Rx-Frame" in line for line in runtime.logs(lab.name, node))
+    return sum("pbx_dundi.c: Rx-Frame" in line for line in lab.backend.logs(lab.name, node))
 
 
 def test_trace_of_d_from_a_goes_a_b_c_d_with_a_time_for_every_hop(lab: Lab) -> None:

@@ -10,7 +10,7 @@ import pytest
 from lab import topology
 from lab.errors import LabError
 from lab.observe import graph
-from lab.topology.validate import Topology
+from lab.topology import Topology
 from tests.unit.conftest import ROOT, GoldenCheck
 from tests.unit.test_trace import traced
 

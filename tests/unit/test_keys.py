@@ -9,9 +9,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from lab.asterisk import keys
+from lab.asterisk import keys, render
 from lab.paths import LabPaths
-from lab.topology.validate import Topology
+from lab.topology import Topology
+
+
+def write_lab(lab: Topology, paths: LabPaths) -> None:
+    render.render_lab(lab, paths).write()
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +88,14 @@ def test_rewriting_a_world_readable_private_key_makes_it_owner_only(tmp_path: Pa
 def test_a_node_holds_its_own_key_and_the_public_keys_of_itself_and_its_peers(
     seed_chain: Topology, paths: LabPaths, node: str, expected: set[str]
 ) -> None:
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     assert {p.name for p in paths.keys(node).iterdir()} == expected
 
 
 def test_no_node_folder_holds_another_nodes_private_key(
     seed_chain: Topology, paths: LabPaths
 ) -> None:
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     private = sorted(paths.relative(p) for p in (paths.root / "nodes").rglob("*.key"))
     assert private == [f"./nodes/{n}/keys/{n}.key" for n in ("a", "b", "c", "d")]
 
@@ -99,26 +103,28 @@ def test_no_node_folder_holds_another_nodes_private_key(
 def test_a_peer_public_key_is_a_copy_of_the_peers_own(
     seed_chain: Topology, paths: LabPaths
 ) -> None:
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     assert paths.public_key("a", "b").read_bytes() == paths.public_key("b", "b").read_bytes()
 
 
 def test_every_node_has_a_different_key(seed_chain: Topology, paths: LabPaths) -> None:
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     assert len({paths.private_key(n.name).read_bytes() for n in seed_chain.nodes}) == 4
 
 
-def test_ensure_keys_again_keeps_every_existing_key(seed_chain: Topology, paths: LabPaths) -> None:
-    keys.ensure_keys(seed_chain, paths)
+def test_writing_the_lab_again_keeps_every_existing_key(
+    seed_chain: Topology, paths: LabPaths
+) -> None:
+    write_lab(seed_chain, paths)
     before = key_files(paths)
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     assert key_files(paths) == before
 
 
 def test_the_public_key_of_a_node_no_longer_a_peer_is_removed(
     seed_chain: Topology, paths: LabPaths
 ) -> None:
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     paths.public_key("a", "d").write_bytes(paths.public_key("d", "d").read_bytes())
-    keys.ensure_keys(seed_chain, paths)
+    write_lab(seed_chain, paths)
     assert not paths.public_key("a", "d").exists()

@@ -10,8 +10,9 @@ import pytest
 
 from lab import topology
 from lab.asterisk import render
+from lab.core import pipeline
 from lab.paths import LabPaths
-from lab.topology.validate import Topology
+from lab.topology import Topology
 
 GOLDEN = Path(__file__).parent / "golden" / "seed-chain"
 NODES = ("a", "b", "c", "d")
@@ -23,7 +24,7 @@ GoldenCheck = Callable[[Path, str], None]
 
 
 def node_file(lab: Topology, node: str, name: str) -> str:
-    return render.render_node(lab, lab.node(node))[name]
+    return render.render_node(lab, lab.node(node), "test-secret")[0][name]
 
 
 def lines(text: str) -> list[str]:
@@ -31,8 +32,9 @@ def lines(text: str) -> list[str]:
 
 
 def compose(lab: Topology, tmp_path: Path) -> str:
-    text = render.render_compose(lab, LabPaths.of(lab.name, tmp_path))
-    return IMAGE_TAG.sub("dundi-lab/asterisk:<tag>", text)
+    paths = LabPaths.of(lab.name, tmp_path)
+    pipeline.render_only(lab, paths)
+    return IMAGE_TAG.sub("dundi-lab/asterisk:<tag>", paths.compose_file.read_text())
 
 
 # ---- golden files -------------------------------------------------------------------------------
@@ -57,7 +59,7 @@ def test_every_golden_file_is_still_rendered() -> None:
 
 
 def test_render_node_produces_exactly_the_node_files(seed_chain: Topology) -> None:
-    assert set(render.render_node(seed_chain, seed_chain.node("a"))) == set(render.NODE_FILES)
+    assert set(render.render_node(seed_chain, seed_chain.node("a"))[0]) == set(render.NODE_FILES)
 
 
 # ---- dundi.conf ---------------------------------------------------------------------------------

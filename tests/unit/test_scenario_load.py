@@ -8,6 +8,7 @@ import pytest
 
 from lab import scenario
 from lab.errors import TopologyError
+from lab.scenario.kinds import Call
 from tests.support import ROOT
 
 
@@ -22,7 +23,8 @@ def test_a_scenario_can_name_its_topology_by_reference(tmp_path: Path) -> None:
     assert loaded.name == "pair-calls"
     assert [n.name for n in loaded.topology.nodes] == ["a", "b"]
     assert loaded.topology.source.endswith("chain.yaml")
-    assert loaded.steps[0].expect.callee == "b" and loaded.steps[0].expect.media is True
+    call = loaded.steps[0]
+    assert isinstance(call, Call) and call.callee == "b" and call.media is True
 
 
 def test_step_problems_name_file_line_and_path(tmp_path: Path) -> None:

@@ -26,3 +26,11 @@ def test_the_schema_rejects_a_step_with_an_unknown_kind() -> None:
     bad = {"networks": ["n"], "nodes": {"a": {}}, "steps": [{"dial": "1", "from": "a"}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, SCHEMA)
+
+
+def test_the_committed_schema_is_the_one_the_step_kinds_give() -> None:
+    from lab.scenario.schema import text
+
+    assert (ROOT / "scenarios/schema.json").read_text() == text(), (
+        "regenerate: python -m lab.scenario.schema > scenarios/schema.json"
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from lab import topology
 from lab.errors import TopologyError
-from lab.topology.validate import Topology
+from lab.topology import Topology
 
 SEED_CHAIN = Path(__file__).resolve().parents[2] / "scenarios" / "seed-chain.yaml"
 

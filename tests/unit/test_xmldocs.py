@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lab.asterisk import images, xmldocs
+from lab.asterisk import node, xmldocs
 
 DOCS = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE docs SYSTEM "appdocsxml.dtd">
@@ -67,12 +67,12 @@ def test_an_included_entry_of_a_dropped_module_goes_with_it(tmp_path: Path) -> N
 
 
 def test_main_takes_module_file_names_and_skips_images_without_docs(tmp_path: Path) -> None:
-    assert xmldocs.main([str(tmp_path), *images.MODULES]) == 0  # no documentation: no-op
+    assert xmldocs.main([str(tmp_path), *node.MODULES]) == 0  # no documentation: no-op
     path = tmp_path / xmldocs.DOCS
     path.parent.mkdir(parents=True)
     path.write_text(DOCS, encoding="utf-8")
 
-    assert xmldocs.main([str(tmp_path), *images.MODULES]) == 0
+    assert xmldocs.main([str(tmp_path), *node.MODULES]) == 0
 
     assert "function:DUNDILOOKUP" in _names(path)
     assert "application:DAHDIScan" not in _names(path)
