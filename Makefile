@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help lab setup host-packages venv image up down status test unit lint clean graph bench
+.PHONY: help lab setup host-packages venv image up down status test unit lint schema clean graph bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,9 +50,13 @@ test: setup image ## Run unit tests and the Docker scenarios (real containers, r
 unit: venv ## Run the unit tests only (no Docker)
 	$(VENV)/bin/pytest tests/unit -q
 
-lint: venv ## ruff and mypy --strict
-	$(VENV)/bin/ruff check lab tests
+lint: venv ## ruff check, ruff format --check, mypy --strict (lab, tests, bench); CI runs it first
+	$(VENV)/bin/ruff check lab tests bench
+	$(VENV)/bin/ruff format --check lab tests bench
 	$(VENV)/bin/mypy
+
+schema: venv ## Regenerate scenarios/schema.json from the step kinds
+	$(VENV)/bin/python -m lab.scenario.schema > scenarios/schema.json
 
 BENCH_ARGS ?=
 

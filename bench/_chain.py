@@ -13,17 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from lab import scenario
+from lab.asterisk import images
+from lab.asterisk.probes import CallResult
+from lab.core.pipeline import start
+from lab.core.running import Lab
+from lab.errors import LabError
+from lab.topology import generate
+
 from _machine import CPU_PARTS, CpuScope, cpu_delta, cpu_note, cpu_of, cpu_times, docker
 from _plan import VERSION, Plan
 from _results import Results, log, percentile, timed
 from _up import unique
-
-from lab import scenario
-from lab.asterisk import images
-from lab.asterisk.probes import CallResult
-from lab.core.running import Lab
-from lab.errors import LabError
-from lab.topology import generate
 
 CHAIN = 7  # nodes in the lookup/call chain: hops 1..6 from its first node
 RING50 = Path(__file__).resolve().parent.parent / "scenarios" / "ring-50.yaml"
@@ -46,7 +47,7 @@ def bench_chain(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None:
     source = tmp / f"{name}.yaml"
     source.write_text(chain_yaml(CHAIN))
     created.add(name)
-    lab = Lab.start(source, name=name, root=tmp)
+    lab = start(source, name=name, root=tmp)
     try:
         log.print(f"chain of {CHAIN} nodes up: lookups")
         overheads(res, lab, plan.lookup_runs)
@@ -101,10 +102,7 @@ def overheads(res: Results, lab: Lab, runs: int) -> None:
         "i=0; while [ $i -lt 20 ]; do asterisk -rx 'core show uptime' >/dev/null; i=$((i+1)); done"
     )
     per_rx = {
-        k: v / 20
-        for k, v in cpu_of(
-            scope, lambda: lab.exec(node, ["sh", "-c", loop])
-        ).items()
+        k: v / 20 for k, v in cpu_of(scope, lambda: lab.exec(node, ["sh", "-c", loop])).items()
     }
     add(
         "CPU per asterisk -rx",

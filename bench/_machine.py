@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from lab import runtime
-from lab.runtime import backend
 from lab.core.running import Lab
 from lab.errors import LabError
+from lab.runtime import backend
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "bench-floor"  # label value of the bare containers and their network

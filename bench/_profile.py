@@ -7,11 +7,11 @@ import re
 import statistics
 from datetime import UTC, datetime
 
-from _machine import docker
-
 from lab.core.events import STAGES, Event, NodeBooted, StageDone
 from lab.core.running import Lab
 from lab.runtime import container_name
+
+from _machine import docker
 
 # ---- profiling `lab up` from the events it reports ------------------------------
 

@@ -4,23 +4,23 @@ memory per node, and the stages of `lab up`."""
 from __future__ import annotations
 
 import re
-import statistics
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _machine import FLOOR, CpuScope, cpu_delta, docker, floor_down, floor_up, mem_available_mib
-from _plan import VERSION, Plan
-from _profile import Profile, boot_timeline
-from _results import Results, log, timed
-
 from lab.asterisk import images
+from lab.core.pipeline import start
 from lab.core.running import Lab
 from lab.errors import LabError
 from lab.runtime import backend
 from lab.topology import generate
+
+from _machine import FLOOR, CpuScope, cpu_delta, docker, floor_down, floor_up, mem_available_mib
+from _plan import VERSION, Plan
+from _profile import Profile, boot_timeline
+from _results import Results, log, timed
 
 # ---- lab helpers --------------------------------------------------------------
 
@@ -116,7 +116,7 @@ def up_down_once(
     before, cpu_before = mem_available_mib(), CpuScope().snapshot()
     profile = Profile()
     started = time.perf_counter()
-    lab = Lab.start(source, name=name, root=tmp, ready_timeout=60 + 3 * count, on_event=profile)
+    lab = start(source, name=name, root=tmp, ready_timeout=60 + 3 * count, on_event=profile)
     up = time.perf_counter() - started
     stages = profile.stages(up)  # before the wait below adds to the readiness figures
     try:

@@ -32,16 +32,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from lab.asterisk import images
+from lab.errors import LabError
+from lab.runtime import backend
+
 from _chain import bench_chain, bench_scenario
 from _machine import ROOT, docker, git, machine_state
 from _plan import SECTIONS, VERSION, Plan, plan_from
 from _results import Results, log, plot, table
 from _up import bench_build, bench_up
-from rich.console import Console
-
-from lab.runtime import backend
-from lab.asterisk import images
-from lab.errors import LabError
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -1,8 +1,8 @@
 """dundi-lab: a containerized lab of Asterisk servers that route calls with DUNDi and IAX2.
 
-    from lab import Lab
+    from lab import up
 
-    with Lab.up("scenarios/seed-chain.yaml") as lab:
+    with up("scenarios/seed-chain.yaml") as lab:   # a `Lab`, torn down after the block
         lab.call("a", "555000123")
 
 Stages, in the order `lab up` runs them: `topology` (load), `asterisk` (render), `lint`,
@@ -26,9 +26,11 @@ _PUBLIC = {
     "LabError": "lab.errors",
     "Topology": "lab.topology.model",
     "load": "lab.topology.validate",
+    "start": "lab.core.pipeline",
+    "up": "lab.core.pipeline",
 }
 
-__all__ = ["Lab", "LabError", "Topology", "__version__", "load"]
+__all__ = ["Lab", "LabError", "Topology", "__version__", "load", "start", "up"]
 
 
 def __getattr__(name: str) -> Any:

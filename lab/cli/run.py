@@ -76,7 +76,7 @@ def up(
             topology_file = str(bundle.unpack(Path(bundle_file), Path(unpacked)))
             note(f"recreating the lab of {bundle_file} from {Path(topology_file).name}")
         try:
-            lab = pipeline.up(topology_file, options, on_event=event_printer())
+            lab = pipeline.bring_up(topology_file, options, on_event=event_printer())
         except KeyboardInterrupt:
             note("interrupted: the lab was not started, and what `lab up` created was removed")
             sys.exit(130)

@@ -25,9 +25,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab import lint, topology
 from lab.asterisk import images, node, render
+from lab.core import readiness
 from lab.core.events import LintDone, Listener, NodeStarted, Note, StageDone, ignore
 from lab.core.running import Lab
 from lab.errors import LabError, LabRuntimeError, LintFailed
@@ -47,7 +49,15 @@ from lab.runtime.protocol import (
 from lab.topology import Topology
 from lab.topology.model import LAB_BLOCK, prefix_for
 
-__all__ = ["Options", "claim_lock", "render_files", "render_only", "up"]
+__all__ = [
+    "Options",
+    "bring_up",
+    "claim_lock",
+    "render_files",
+    "render_only",
+    "start",
+    "up",
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,29 @@ class _Stages:
         self.on_event(StageDone(name, time.monotonic() - started, self.detail))
 
 
-def up(
+def start(
+    source: Topology | str | Path,
+    *,
+    backend: Backend | None = None,
+    on_event: Listener = ignore,
+    **options: Any,
+) -> Lab:
+    """Bring a lab up; `options` are those of `Options`. On any failure (or Ctrl-C), what
+    was created is removed."""
+    return bring_up(source, Options(**options), backend=backend, on_event=on_event)
+
+
+@contextlib.contextmanager
+def up(source: Topology | str | Path, **options: Any) -> Iterator[Lab]:
+    """A lab for the length of a `with` block (see `start`); always torn down after."""
+    lab = start(source, **options)
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def bring_up(
     source: Topology | str | Path,
     options: Options | None = None,
     *,
@@ -170,7 +202,9 @@ def up(
                 finally:  # every Asterisk starts now, within a moment of the others
                     engine.release(specs)
                 s.detail = f"{len(specs)} containers"
-            lab.wait_ready(options.ready_timeout, on_event, wait_links=options.wait_links)
+            readiness.wait_ready(
+                lab, options.ready_timeout, on_event, wait_links=options.wait_links
+            )
         except BaseException as failure:
             if created:
                 _clean_up(engine, topo.name, failure)

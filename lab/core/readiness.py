@@ -12,15 +12,31 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from lab.asterisk.ami import Ami
 from lab.core.events import Listener, NodeBooted, Note, StageDone
+from lab.core.state import LinkState
 from lab.errors import LabRuntimeError, NodeDied, ReadinessTimeout
+from lab.runtime.protocol import Backend
+from lab.topology import Topology
 
-if TYPE_CHECKING:
-    from lab.core.running import Lab
+__all__ = ["EARLY_BOOT_S", "REPROBE_AFTER_S", "Probed", "wait_booted", "wait_ready"]
 
-__all__ = ["EARLY_BOOT_S", "REPROBE_AFTER_S", "wait_booted", "wait_ready"]
+
+class Probed(Protocol):
+    """What readiness needs of a running lab (`lab.core.running.Lab` is one)."""
+
+    topology: Topology
+    backend: Backend
+
+    @property
+    def name(self) -> str: ...
+    def control(self, node: str) -> Ami: ...
+    def cli(self, node: str, command: str, *, timeout: float = 60) -> str: ...
+    def links(self, node: str) -> list[LinkState]: ...
+    def log_tail(self, node: str, lines: int = 30) -> str: ...
+
 
 # a node that booted this much before the last one may have probed a peer that was down
 EARLY_BOOT_S = 3.0
@@ -31,7 +47,7 @@ POLL_S = 0.5  # between two looks at every node's links
 _RUNNING = ("running", "created", "restarting")
 
 
-def wait_ready(lab: Lab, timeout: float, on_event: Listener, *, wait_links: bool) -> float:
+def wait_ready(lab: Probed, timeout: float, on_event: Listener, *, wait_links: bool) -> float:
     """Wait until every node is booted and every mutual trust edge is usable (`wait_links`:
     probed and OK); seconds it took."""
     started = time.monotonic()
@@ -52,7 +68,7 @@ def wait_ready(lab: Lab, timeout: float, on_event: Listener, *, wait_links: bool
     return time.monotonic() - started
 
 
-def wait_booted(lab: Lab, node: str, deadline: float) -> float:
+def wait_booted(lab: Probed, node: str, deadline: float) -> float:
     """Poll until Asterisk on `node` is fully booted; when that was seen."""
     checked = 0.0
     while True:
@@ -72,7 +88,7 @@ def wait_booted(lab: Lab, node: str, deadline: float) -> float:
 
 
 def _reprobe_early(
-    lab: Lab, booted: dict[str, float], pool: ThreadPoolExecutor, on_event: Listener
+    lab: Probed, booted: dict[str, float], pool: ThreadPoolExecutor, on_event: Listener
 ) -> None:
     """A node probes its peers 5 s after DUNDi loads. If a peer was not up yet, the next
     probe comes only 60 s later (pbx_dundi schedules it before the first one fails); a
@@ -85,7 +101,7 @@ def _reprobe_early(
 
 
 def _wait_links(
-    lab: Lab,
+    lab: Probed,
     names: list[str],
     pool: ThreadPoolExecutor,
     deadline: float,

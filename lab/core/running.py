@@ -1,11 +1,14 @@
 """A running lab: probe it, break it, take it down.
 
-    with Lab.up("scenarios/seed-chain.yaml") as lab:
+    from lab import up
+
+    with up("scenarios/seed-chain.yaml") as lab:
         lab.lookup("555000123", "network1", from_node="a")
         lab.call("a", "555000123")
 
-`Lab.start`/`Lab.up` run the pipeline (`lab.core.pipeline`); `Lab.attach` finds a lab that
-is up from any folder (its containers and network carry the path of its files). Every
+`lab.start`/`lab.up` run the pipeline (`lab.core.pipeline`) and give a `Lab`; `Lab.attach`
+finds a lab that is up from any folder (its containers and network carry the path of its
+files). Every
 command reaches a node through its control channel (the Asterisk manager) or as an argv
 list through the backend; no user text reaches a shell.
 """
@@ -17,11 +20,8 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from lab.asterisk import node as asterisk_node
 from lab.asterisk import probes
@@ -61,31 +61,6 @@ class Lab:
         return self.topology.name
 
     # ---- finding and making labs --------------------------------------------------
-
-    @classmethod
-    def start(
-        cls,
-        source: Topology | str | Path,
-        *,
-        backend: Backend | None = None,
-        on_event: Listener = ignore,
-        **options: Any,
-    ) -> Lab:
-        """Bring a lab up through the pipeline (`lab.core.pipeline.Options` are the keyword
-        arguments); on any failure, remove what was created."""
-        from lab.core.pipeline import Options, up
-
-        return up(source, Options(**options), backend=backend, on_event=on_event)
-
-    @classmethod
-    @contextmanager
-    def up(cls, source: Topology | str | Path, **options: Any) -> Iterator[Lab]:
-        """A lab for the length of a `with` block; always torn down after."""
-        lab = cls.start(source, **options)
-        try:
-            yield lab
-        finally:
-            lab.down()
 
     @classmethod
     def attach(cls, name: str, *, root: Path | None = None, backend: Backend | None = None) -> Lab:
@@ -402,20 +377,6 @@ class Lab:
                 result = self.exec(here, argv)
                 if result.code != 0:
                     raise LabRuntimeError(f"cannot impair {here}→{there}: {result.output.strip()}")
-
-    # ---- artifacts --------------------------------------------------------------------
-
-    def save_artifacts(self, dest: Path | None = None) -> Path:
-        """Each node's log, DUNDi/IAX2 state and configs (public keys only) into a folder,
-        secrets masked."""
-        from lab.observe.artifacts import collect
-
-        dest = dest or self.paths.artifacts
-        for name, data in collect(self).items():
-            path = dest / name.removeprefix("nodes/")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return dest
 
     # ---- helpers -------------------------------------------------------------------------
 

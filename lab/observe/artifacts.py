@@ -9,11 +9,13 @@ and public keys, secrets masked. Saved beside a failed scenario, and packed into
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lab.core.running import Lab
 from lab.errors import LabError
 from lab.redact import redact
 
-__all__ = ["SNAPSHOTS", "collect"]
+__all__ = ["SNAPSHOTS", "collect", "save"]
 
 SNAPSHOTS = ("dundi show peers", "dundi show mappings", "dundi show cache", "iax2 show peers")
 
@@ -42,3 +44,13 @@ def collect(lab: Lab) -> dict[str, bytes]:
                 text = f"(not available: {exc})\n"
             files[f"{base}/{command.replace(' ', '-')}.txt"] = redact(text).encode()
     return files
+
+
+def save(lab: Lab, dest: Path | None = None) -> Path:
+    """`collect` into a folder (default: the lab's artifacts folder), one node a folder."""
+    dest = dest or lab.paths.artifacts
+    for name, data in collect(lab).items():
+        path = dest / name.removeprefix("nodes/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return dest

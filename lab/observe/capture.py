@@ -29,7 +29,7 @@ from pathlib import Path
 from lab.core.running import Lab
 from lab.errors import LabError, LabRuntimeError
 from lab.observe import dundi_wire
-from lab.observe.pcap import SNAPLEN, Datagram, Frame, PcapWriter, read_pcap, udp_datagram
+from lab.observe.pcap import SNAPLEN, Datagram, PcapFrame, PcapWriter, read_pcap, udp_datagram
 
 __all__ = [
     "DUNDI_PORT",
@@ -37,7 +37,7 @@ __all__ = [
     "CaptureResult",
     "Datagram",
     "DundiSeen",
-    "Frame",
+    "PcapFrame",
     "PcapWriter",
     "capture",
     "default_output",

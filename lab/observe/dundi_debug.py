@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
-    "Answer",
     "Exchange",
-    "Frame",
+    "LoggedAnswer",
+    "LoggedFrame",
     "Notice",
     "exchanges",
     "parse_answer",
@@ -63,7 +63,7 @@ def parse_time(text: str) -> datetime:
 
 
 @dataclass(frozen=True)
-class Frame:
+class LoggedFrame:
     """One DUNDi frame one node logged."""
 
     node: str
@@ -108,7 +108,7 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Answer:
+class LoggedAnswer:
     """An ANSWER element: where to call, and the entity that said so."""
 
     flags: tuple[str, ...]
@@ -118,12 +118,12 @@ class Answer:
     eid: str
 
 
-def parse_answer(value: str) -> Answer | None:
+def parse_answer(value: str) -> LoggedAnswer | None:
     """`[EXISTS|CANMATCH] 0 <IAX/dundi:…@10.77.0.13/555000123> from [02:00:00:00:00:04]`."""
     match = _ANSWER.match(value.strip())
     if not match:
         return None
-    return Answer(
+    return LoggedAnswer(
         flags=tuple(f for f in match["flags"].split("|") if f),
         weight=int(match["weight"]),
         tech="IAX2" if match["tech"] == "IAX" else match["tech"],
@@ -138,10 +138,10 @@ class _Block:
         self.flags: re.Match[str] | None = None
         self.ies: list[tuple[str, str]] = []
 
-    def frame(self, node: str) -> Frame | None:
+    def frame(self, node: str) -> LoggedFrame | None:
         if self.flags is None:
             return None
-        return Frame(
+        return LoggedFrame(
             node=node,
             at=self.at,
             thread=self.thread,
@@ -155,9 +155,9 @@ class _Block:
         )
 
 
-def parse_log(node: str, lines: Iterable[str]) -> tuple[list[Frame], list[Notice]]:
+def parse_log(node: str, lines: Iterable[str]) -> tuple[list[LoggedFrame], list[Notice]]:
     """Every DUNDi frame and transaction failure in a node's log lines, in log order."""
-    frames: list[Frame] = []
+    frames: list[LoggedFrame] = []
     notices: list[Notice] = []
     open_blocks: dict[int, _Block] = {}
 
@@ -210,29 +210,29 @@ class Exchange:
 
     asker: str
     peer: str  # a node name, or the address when it is no lab node
-    query: Frame  # the asker's DPDISCOVER
-    received: Frame | None  # the peer's copy
-    reply: Frame | None  # the peer's DPRESPONSE
-    response: Frame | None  # the asker's copy of the DPRESPONSE
+    query: LoggedFrame  # the asker's DPDISCOVER
+    received: LoggedFrame | None  # the peer's copy
+    reply: LoggedFrame | None  # the peer's DPRESPONSE
+    response: LoggedFrame | None  # the asker's copy of the DPRESPONSE
     acked: bool  # the peer's ACK reached the asker
-    rejected: Frame | None  # an ENCREJ the asker got
-    resent: Frame | None  # after an ENCREJ: the same query again, with the full key
+    rejected: LoggedFrame | None  # an ENCREJ the asker got
+    resent: LoggedFrame | None  # after an ENCREJ: the same query again, with the full key
     gave_up: Notice | None  # the asker's autokill or retransmission give-up
 
     @property
-    def answer_frame(self) -> Frame | None:
+    def answer_frame(self) -> LoggedFrame | None:
         """The DPRESPONSE, preferably as the asker got it."""
         return self.response or self.reply
 
     @property
-    def answers(self) -> tuple[Answer, ...]:
+    def answers(self) -> tuple[LoggedAnswer, ...]:
         frame = self.answer_frame
         parsed = (parse_answer(v) for v in (frame.all("ANSWER") if frame else ()))
         return tuple(a for a in parsed if a)
 
 
 def exchanges(
-    frames: Mapping[str, Sequence[Frame]],
+    frames: Mapping[str, Sequence[LoggedFrame]],
     notices: Mapping[str, Sequence[Notice]],
     number: str,
     context: str,
@@ -249,7 +249,7 @@ def exchanges(
     """
     names = {ip: name for name, ip in addresses.items()}
 
-    def find(node: str, command: str, sent: bool, ip: str, **ids: int) -> Frame | None:
+    def find(node: str, command: str, sent: bool, ip: str, **ids: int) -> LoggedFrame | None:
         return next(
             (
                 f
@@ -260,7 +260,7 @@ def exchanges(
             None,
         )
 
-    def resent(asker: str, q: Frame, rejected: Frame) -> Frame | None:
+    def resent(asker: str, q: LoggedFrame, rejected: LoggedFrame) -> LoggedFrame | None:
         first = find(asker, "ENCRYPT", True, q.ip, strans=q.strans)
         return next(
             (
@@ -275,7 +275,7 @@ def exchanges(
             None,
         )
 
-    def gave_up(asker: str, peer: str, q: Frame, strans: int) -> Notice | None:
+    def gave_up(asker: str, peer: str, q: LoggedFrame, strans: int) -> Notice | None:
         return next(
             (
                 n

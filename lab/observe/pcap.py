@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from lab.errors import LabError
 
-__all__ = ["SNAPLEN", "Datagram", "Frame", "PcapWriter", "read_pcap", "udp_datagram"]
+__all__ = ["SNAPLEN", "Datagram", "PcapFrame", "PcapWriter", "read_pcap", "udp_datagram"]
 
 SNAPLEN = 65535
 PCAP_MAGIC = 0xA1B2C3D4  # microsecond timestamps
@@ -26,7 +26,7 @@ RECORD_HEADER = struct.Struct("<IIII")
 
 
 @dataclass(frozen=True)
-class Frame:
+class PcapFrame:
     """One captured link-layer frame and when it was seen (ns since the epoch)."""
 
     time_ns: int
@@ -52,7 +52,7 @@ class PcapWriter:
         self.stream.write(kept)
 
 
-def read_pcap(path: Path) -> list[Frame]:
+def read_pcap(path: Path) -> list[PcapFrame]:
     """Every frame of a classic Ethernet pcap file (either byte order, µs or ns)."""
     data = path.read_bytes()
     if len(data) < FILE_HEADER.size:
@@ -75,7 +75,7 @@ def read_pcap(path: Path) -> list[Frame]:
         if pos + length > len(data):
             break  # a record cut short (capture interrupted mid-write): keep what is whole
         frames.append(
-            Frame(seconds * 1_000_000_000 + fraction * per_unit, data[pos : pos + length])
+            PcapFrame(seconds * 1_000_000_000 + fraction * per_unit, data[pos : pos + length])
         )
         pos += length
     return frames

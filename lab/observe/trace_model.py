@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lab.asterisk import probes
-from lab.observe.dundi_debug import Answer, Exchange, Frame, Notice, exchanges, parse_log
+from lab.observe.dundi_debug import (
+    Exchange,
+    LoggedAnswer,
+    LoggedFrame,
+    Notice,
+    exchanges,
+    parse_log,
+)
 from lab.topology import Topology
 
 __all__ = ["DEAD", "Capture", "Hop", "Trace", "TraceAnswer", "build"]
@@ -144,7 +151,7 @@ def build(topo: Topology, capture: Capture) -> Trace:
 class _Builder:
     def __init__(self, topo: Topology, capture: Capture) -> None:
         self.topo, self.cap = topo, capture
-        frames: dict[str, list[Frame]] = {}
+        frames: dict[str, list[LoggedFrame]] = {}
         notices: dict[str, list[Notice]] = {}
         start, end = capture.started_at, capture.ended_at
         for node, lines in capture.logs.items():
@@ -178,7 +185,7 @@ class _Builder:
         node = self.topo.node_by_eid(eid)
         return node.name if node else eid
 
-    def answer(self, a: Answer | probes.Answer) -> TraceAnswer:
+    def answer(self, a: LoggedAnswer | probes.Answer) -> TraceAnswer:
         node = self.topo.node_by_eid(a.eid)
         return TraceAnswer(a.tech, a.dest, a.flags, a.weight, a.eid, node.name if node else None)
 

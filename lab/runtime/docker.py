@@ -36,7 +36,6 @@ from lab.runtime.protocol import (
     Progress,
     SubnetTaken,
     container_name,
-    register,
 )
 
 __all__ = ["DockerBackend"]
@@ -389,6 +388,3 @@ def _remove_network(network: Any, attempts: int = 40) -> None:
 def _remove_container(container: Any) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         container.remove(force=True, v=True)
-
-
-register("docker", DockerBackend)

@@ -12,6 +12,7 @@ runs in a node (command, mounts, readiness) comes in a `ContainerSpec` built by
 
 from __future__ import annotations
 
+import importlib
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +170,8 @@ class Backend(Protocol):
     def connect(self, lab: str, node: str, ip: str, port: int, timeout: float) -> socket.socket: ...
 
 
+# The built-in backends, loaded on first use (the Docker SDK is not imported before then).
+_BUILTIN = {"docker": "lab.runtime.docker:DockerBackend"}
 _BACKENDS: dict[str, Callable[..., Backend]] = {}
 
 
@@ -179,11 +182,10 @@ def register(name: str, factory: Callable[..., Backend]) -> None:
 
 def backend(name: str = "docker", **options: object) -> Backend:
     """A backend by name; LabRuntimeError naming the known ones if there is none."""
+    if name not in _BACKENDS and name in _BUILTIN:
+        module, _, attr = _BUILTIN[name].partition(":")
+        register(name, getattr(importlib.import_module(module), attr))
     if name not in _BACKENDS:
-        # the built-in ones register themselves on import
-        import lab.runtime.docker  # noqa: F401
-
-    if name not in _BACKENDS:
-        known = ", ".join(sorted(_BACKENDS))
+        known = ", ".join(sorted({*_BACKENDS, *_BUILTIN}))
         raise LabRuntimeError(f"no engine '{name}' (known: {known})")
     return _BACKENDS[name](**options)

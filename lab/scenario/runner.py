@@ -18,10 +18,11 @@ from typing import Any
 
 from lab import topology
 from lab.core.events import Listener, ignore
-from lab.core.pipeline import Options, up
+from lab.core.pipeline import Options, bring_up
 from lab.core.running import Lab
 from lab.errors import LabError, Problem, TopologyError
 from lab.lint import RULES
+from lab.observe.artifacts import save as artifacts_save
 from lab.scenario import kinds  # noqa: F401  (register the step kinds)
 from lab.scenario.steps import Context, Step, StepResult, parse_steps
 from lab.topology import Topology
@@ -173,15 +174,15 @@ def execute(
         wait_links=True,
         allow=scenario.lint_allow,
     )
-    lab = up(topo, options, on_event=on_event)
+    lab = bring_up(topo, options, on_event=on_event)
     dest = artifacts / lab_name if artifacts else None
     try:
         results = tuple(run(scenario, lab, report))
         outcome = Outcome(scenario, lab_name, results, time.monotonic() - started, None)
         if not outcome.passed:
-            outcome = replace(outcome, artifacts=lab.save_artifacts(dest))
+            outcome = replace(outcome, artifacts=artifacts_save(lab, dest))
     except BaseException:
-        lab.save_artifacts(dest)
+        artifacts_save(lab, dest)
         raise
     finally:
         lab.down()

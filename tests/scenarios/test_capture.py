@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lab.asterisk import probes
+from lab.core.pipeline import start
 from lab.core.running import Lab
 from lab.observe import capture
 from lab.observe.dundi_wire import DundiPacket
@@ -79,7 +80,7 @@ def child_processes() -> list[int]:
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Captured]:
     root = tmp_path_factory.mktemp("capture")
-    lab = Lab.start(ROOT / "scenarios/seed-chain.yaml", name=unique("capture"), root=root)
+    lab = start(ROOT / "scenarios/seed-chain.yaml", name=unique("capture"), root=root)
     try:
         listening = threading.Event()
         outcome: dict[str, capture.CaptureResult | BaseException] = {}

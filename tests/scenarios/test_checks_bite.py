@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab import scenario
-from lab.core.running import Lab
+from lab.core.pipeline import up
 from tests.support import ROOT, unique
 
 pytestmark = pytest.mark.docker
@@ -48,7 +48,7 @@ def test_the_seed_chain_fails_at_its_first_lookup(
 
 def test_the_seed_chain_fails_when_transit_node_b_loses_its_mapping(tmp_path: Path) -> None:
     loaded = scenario.load(SEED)
-    with Lab.up(loaded.topology.renamed(unique("bite-mapping")), root=tmp_path) as lab:
+    with up(loaded.topology.renamed(unique("bite-mapping")), root=tmp_path) as lab:
         conf = lab.paths.etc("b") / "dundi.conf"
         text = conf.read_text()
         assert re.search(r"^network1 => ", text, re.MULTILINE)

@@ -12,7 +12,7 @@ from lab import topology
 from lab.asterisk import node
 from lab.cli.commands import main
 from lab.core.events import Event, NodeStarted
-from lab.core.running import Lab
+from lab.core.pipeline import start, up
 from lab.errors import LabRuntimeError
 from tests.support import ROOT, engine, nothing_left, unique
 
@@ -22,7 +22,7 @@ PAIR = ROOT / "tests/scenarios/data/pair.yaml"
 
 
 def test_down_removes_everything_and_can_be_repeated(lab_root: Path) -> None:
-    lab = Lab.start(PAIR, name=unique("down"), root=lab_root)
+    lab = start(PAIR, name=unique("down"), root=lab_root)
     assert engine().labs()[lab.name].containers == 2
     assert lab.down() == (2, 1)
     assert nothing_left(lab.name)
@@ -30,9 +30,9 @@ def test_down_removes_everything_and_can_be_repeated(lab_root: Path) -> None:
 
 
 def test_two_labs_with_different_names_run_side_by_side(lab_root: Path) -> None:
-    first = Lab.start(PAIR, name=unique("side"), root=lab_root)
+    first = start(PAIR, name=unique("side"), root=lab_root)
     try:
-        second = Lab.start(PAIR, name=unique("side"), root=lab_root)
+        second = start(PAIR, name=unique("side"), root=lab_root)
         try:
             assert first.topology.subnet != second.topology.subnet
             for lab in (first, second):
@@ -46,12 +46,12 @@ def test_two_labs_with_different_names_run_side_by_side(lab_root: Path) -> None:
 
 
 def test_a_failed_up_removes_what_it_created(lab_root: Path) -> None:
-    first = Lab.start(PAIR, name=unique("clash"), root=lab_root)
+    first = start(PAIR, name=unique("clash"), root=lab_root)
     try:
         clash = unique("clash")
         # same subnet as the running lab: Docker refuses the network
         with pytest.raises(LabRuntimeError, match="subnet"):
-            Lab.start(PAIR, name=clash, subnet=first.topology.subnet, root=lab_root)
+            start(PAIR, name=clash, subnet=first.topology.subnet, root=lab_root)
         assert nothing_left(clash)
     finally:
         first.down()
@@ -65,7 +65,7 @@ def test_an_interrupted_up_removes_what_it_created(lab_root: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Lab.start(PAIR, name=name, root=lab_root, on_event=interrupt_after_first_start)
+        start(PAIR, name=name, root=lab_root, on_event=interrupt_after_first_start)
     assert nothing_left(name)
     # the files that hold Asterisk back until every container runs are gone too
     assert not list(lab_root.rglob(node.HOLD_FILE))
@@ -80,7 +80,7 @@ def test_no_node_starts_asterisk_before_the_last_container_runs(lab_root: Path) 
             seen.append("\n".join(engine().logs(name, event.node)))
 
     name = unique("hold")
-    with Lab.up(PAIR, name=name, root=lab_root, on_event=note_logs) as lab:
+    with up(PAIR, name=name, root=lab_root, on_event=note_logs) as lab:
         assert len(seen) == 2
         assert not any("Asterisk" in log for log in seen), seen  # held: no log line yet
         call = lab.call("a", "200000002")
@@ -99,7 +99,7 @@ def test_a_bad_topology_is_reported_with_file_and_line_and_nothing_starts() -> N
 
 def test_the_topology_model_is_what_was_started(lab_root: Path) -> None:
     topo = topology.load(PAIR, name=unique("model"))
-    with Lab.up(topo, root=lab_root) as lab:
+    with up(topo, root=lab_root) as lab:
         assert {n.name: n.ip for n in lab.topology.nodes} == {n.name: n.ip for n in topo.nodes}
         found = lab.lookup("100000001", "network1", from_node="b")
         assert found.best is not None and found.best.eid == topo.node("a").eid

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import topology
 from lab.asterisk import keys
 from lab.core import pipeline, readiness
 from lab.core.events import STAGES, Event, LintDone, NodeStarted, StageDone
@@ -40,7 +41,7 @@ def up(
     """Bring a lab up on `engine` under a name no other test uses."""
     events: list[Event] = []
     name = options.pop("name", None) or unique("unit")
-    lab = pipeline.up(
+    lab = pipeline.bring_up(
         source,
         Options(root=root, name=str(name), **options),  # type: ignore[arg-type]
         backend=engine,
@@ -97,7 +98,7 @@ def test_lint_sees_a_planted_key_with_loose_permissions_and_nothing_starts(tmp_p
 
 
 def test_the_subnet_moves_to_the_next_free_block_when_its_own_is_taken(tmp_path: Path) -> None:
-    first = pipeline.topology.load(PAIR, name="moved")
+    first = topology.load(PAIR, name="moved")
     engine = FakeBackend(used=[first.subnet])
     lab, _ = up(engine, tmp_path, name="moved")
     assert lab.topology.subnet != first.subnet
@@ -108,7 +109,7 @@ def test_the_subnet_moves_to_the_next_free_block_when_its_own_is_taken(tmp_path:
 
 def test_a_subnet_taken_between_the_check_and_the_claim_is_retried(tmp_path: Path) -> None:
     engine = FakeBackend()
-    wanted = pipeline.topology.load(PAIR, name="raced").subnet
+    wanted = topology.load(PAIR, name="raced").subnet
     engine.refuse_subnets = {wanted}  # another lab takes it at the last moment
     lab, _ = up(engine, tmp_path, name="raced")
     assert lab.topology.subnet != wanted
@@ -131,7 +132,7 @@ def test_ctrl_c_while_containers_start_removes_everything(tmp_path: Path) -> Non
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pipeline.up(PAIR, Options(root=tmp_path), backend=engine, on_event=interrupt)
+        pipeline.bring_up(PAIR, Options(root=tmp_path), backend=engine, on_event=interrupt)
     assert engine.labs() == {}
     assert not list(tmp_path.rglob(".lab-hold"))
 
