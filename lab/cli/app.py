@@ -111,8 +111,10 @@ def event_printer() -> Callable[[Event], None]:
         elif isinstance(event, NodeStarted):
             note(f"{at} started {event.node} ({event.ip})")
         elif isinstance(event, LintDone):
+            if event.as_written:
+                note(f"{at} lint of the members' files as they wrote them (not blocking):")
             for line in format_findings(event.findings, relative_to=Path.cwd()):
-                note(line)
+                note(("  " if event.as_written else "") + line)
         elif isinstance(event, Note):
             note(f"{at} {event.text}")
 

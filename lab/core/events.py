@@ -66,9 +66,11 @@ class NodeBooted:
 
 @dataclass(frozen=True)
 class LintDone:
-    """What lint found in the files about to be mounted."""
+    """What lint found in the files about to be mounted, or (`as_written`) in imported
+    members' own files as they wrote them (reported, never blocking)."""
 
     findings: tuple[Finding, ...]
+    as_written: bool = False
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,9 @@ def bring_up(
                     s.detail = f"configs and keys of {len(topo.nodes)} nodes, in memory"
                 with stages.stage("lint") as s:
                     if options.lint:
+                        written = tuple(lint.lint_members(topo))
+                        if written:
+                            on_event(LintDone(written, as_written=True))
                         findings = tuple(lint.lint_rendered(rendered))
                         on_event(LintDone(findings))
                         blocking = [

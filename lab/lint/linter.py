@@ -35,6 +35,7 @@ __all__ = [
     "format_findings",
     "has_errors",
     "lint_dir",
+    "lint_members",
     "lint_nodes",
     "lint_rendered",
     "lint_topology",
@@ -114,6 +115,29 @@ def lint_rendered(rendered: render.RenderedLab) -> list[Finding]:
             )
         )
     return lint_nodes(nodes, rendered.topology.number_length)
+
+
+def lint_members(lab: Topology) -> list[Finding]:
+    """The imported nodes' files as the members wrote them (each member alone, as
+    `lab lint --dir` would): what the member should fix at home, even where the lab's
+    changes make the lab run (a `${IPADDR}` the lab replaces, a host the lab maps)."""
+    findings: list[Finding] = []
+    for node in lab.nodes:
+        if node.imported is None:
+            continue
+        folder = Path(node.imported.dir)
+        texts = dict(node.imported.files)
+        conf = {f: parse(texts[f], str(folder / f)) for f in CONF_FILES if f in texts}
+        files = NodeFiles(
+            node.name,
+            conf.get("dundi.conf") or ConfFile(str(folder / "dundi.conf")),
+            conf.get("iax.conf"),
+            conf.get("extensions.conf"),
+            None,
+            node.version,
+        )
+        findings += lint_nodes([files], lab.number_length)
+    return findings
 
 
 def lint_nodes(

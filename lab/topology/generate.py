@@ -52,9 +52,23 @@ def name(i: int) -> str:
     return f"n{i + 1:02d}"
 
 
-def number(i: int) -> str:
-    """A number on node i: its 3-digit prefix (100 + i) and 6 digits."""
-    return f"{100 + i}{i + 1:06d}"
+def prefix_digits(count: int) -> int:
+    """How many digits a server prefix needs so that `count` nodes each get one: 3 (100 to
+    999) up to 900 nodes, then 4, 5, … (numbers are the prefix and 6 more digits)."""
+    digits = 3
+    while 10 ** (digits - 1) + count - 1 >= 10**digits:
+        digits += 1
+    return digits
+
+
+def prefix(i: int, count: int) -> str:
+    """Node i's server prefix: 100 + i for up to 900 nodes, 1000 + i up to 9000, …"""
+    return str(10 ** (prefix_digits(count) - 1) + i)
+
+
+def number(i: int, count: int = 0) -> str:
+    """A number on node i: its server prefix and 6 digits."""
+    return f"{prefix(i, count)}{i + 1:06d}"
 
 
 def ring_with_chords(
@@ -76,21 +90,29 @@ def ring_with_chords(
         "description": f"A ring of {count} nodes with chords every {chord_every} nodes "
         f"spanning {span} (generated).",
         "networks": ["network1"],
-        "nodes": {},
     }
+    if prefix_digits(count) != 3:  # past 900 nodes: longer prefixes, longer numbers
+        data["number_length"] = prefix_digits(count) + 6
+    data["nodes"] = {}
+    if prefix_digits(count) != 3:
+        data = {
+            **{k: v for k, v in data.items() if k != "nodes"},
+            "number_length": prefix_digits(count) + 6,
+            "nodes": {},
+        }
     for i in range(count):
         peers = [name(b) for a, b in edges if a == i]
-        node: dict[str, Any] = {"serves": {"network1": [f"_{100 + i}XXXXXX"]}}
+        node: dict[str, Any] = {"serves": {"network1": [f"_{prefix(i, count)}XXXXXX"]}}
         if peers:
             node["peers"] = peers
         data["nodes"][name(i)] = node
-    far_of = [farthest(count, edges, i) for i in range(count)]
+    far_of = [farthest(count, edges, i) for i in range(count)] if lookups or steps else []
     if lookups or steps:
         data["steps"] = []
     if lookups:
         data["steps"] += [
             {
-                "lookup": number(far),
+                "lookup": number(far, count),
                 "from": name(i),
                 "bypass": True,
                 "expect": {"answered_by": name(far)},
@@ -99,7 +121,7 @@ def ring_with_chords(
         ]
     if steps:
         data["steps"] += [
-            {"call": number(far), "from": name(i), "expect": {"callee": name(far)}}
+            {"call": number(far, count), "from": name(i), "expect": {"callee": name(far)}}
             for i, far in enumerate(far_of)
         ]
     flags = (" --lookups" if lookups else "") + (" --steps" if steps else "")

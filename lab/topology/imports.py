@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from lab.asterisk.member import Member, read_member
 from lab.topology.model import MODELS, ORDERS, Peer
-from lab.topology.yamlsrc import join, shown
+from lab.topology.yamlsrc import join, listed, shown
 
 __all__ = ["Reader"]
 
@@ -64,15 +64,15 @@ class Reader:
         for eid, target in mapping.items():
             where = join(join(path, "peers"), str(eid))
             if str(eid).lower() not in known:
-                listed = ", ".join(known) or "none"
+                theirs = listed(list(known))
                 self.check.fail(
                     where,
-                    f"no peer [{eid}] in {member.dir / 'dundi.conf'} (its peers: {listed})",
+                    f"no peer [{eid}] in {member.dir / 'dundi.conf'} (its peers: {theirs})",
                 )
             elif str(target) not in others:
                 self.check.fail(
                     where,
-                    f"{shown(target)} is not another node of the lab (known: {', '.join(others)})",
+                    f"{shown(target)} is not another node of the lab (known: {listed(others)})",
                 )
             else:
                 p = known[str(eid).lower()]

@@ -33,7 +33,7 @@ from lab.topology.model import (
     default_subnet,
     pattern_lengths,
 )
-from lab.topology.yamlsrc import Located, join, load_located, read_located, shown
+from lab.topology.yamlsrc import Located, join, listed, load_located, read_located, shown
 
 __all__ = ["SCENARIO_KEYS", "from_located", "load", "parse"]
 
@@ -266,7 +266,7 @@ class _Validator:
                     join("networks", i),
                     f"network name {shown(net)} must be lowercase letters, digits, '_' or '-'",
                 )
-        return names
+        return [net for net in names if _NETWORK.match(net)]
 
     def subnet(self, top: dict[str, Any], name: str, count: int) -> ipaddress.IPv4Network | None:
         given = self.subnet_override is not None
@@ -373,7 +373,7 @@ class _Validator:
         if target not in known:
             self.fail(
                 path if isinstance(entry, str) else join(path, "node"),
-                f"unknown node {shown(target)} (known: {_listed(names)})",
+                f"unknown node {shown(target)} (known: {listed(names)})",
             )
             return None
         if target == owner:
@@ -393,7 +393,7 @@ class _Validator:
         if inkey and inkey not in known:
             self.fail(
                 join(path, "inkey"),
-                f"unknown node {shown(inkey)} (known: {_listed(names)}): "
+                f"unknown node {shown(inkey)} (known: {listed(names)}): "
                 "inkey names the node whose public key to expect",
             )
             inkey = ""
@@ -420,7 +420,7 @@ class _Validator:
             if net not in networks:
                 self.fail(
                     join(where, i),
-                    f"unknown network {shown(net)} (known: {', '.join(networks)}, or all)",
+                    f"unknown network {shown(net)} (known: {listed(networks)}, or all)",
                 )
         return names
 
@@ -527,7 +527,7 @@ class _Validator:
         for net, spec in value.items():
             where = join(path, str(net))
             if net not in networks:
-                self.fail(where, f"unknown network {shown(net)} (known: {', '.join(networks)})")
+                self.fail(where, f"unknown network {shown(net)} (known: {listed(networks)})")
                 continue
             weight = 0
             if isinstance(spec, dict):
@@ -583,13 +583,6 @@ def _mirrored(peer: Peer, owner: str) -> Peer:
         qualify=peer.qualify,
         order="primary",
     )
-
-
-def _listed(names: list[str], limit: int = 12) -> str:
-    """Known names for a message: all of them, or the first few and how many more."""
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f", … ({len(names) - limit} more)"
 
 
 def _kind(value: Any) -> str:

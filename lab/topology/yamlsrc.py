@@ -23,7 +23,7 @@ import yaml
 
 from lab.errors import Problem, TopologyError
 
-__all__ = ["MAX_DEPTH", "Located", "join", "load_located", "read_located", "shown"]
+__all__ = ["MAX_DEPTH", "Located", "join", "listed", "load_located", "read_located", "shown"]
 
 MAX_DEPTH = 64
 MAX_BYTES = 50 * 2**20
@@ -32,15 +32,30 @@ _CORE = "tag:yaml.org,2002:"
 # tags a plain YAML file may carry explicitly; their values are read as usual
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null")}
 _COLLECTION_TAGS = {f"{_CORE}map", f"{_CORE}seq"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def shown(text: object, limit: int = 60) -> str:
-    """User text quoted for a one-line message: control characters escaped, long text cut."""
+    """User text quoted for a one-line message: what does not print (control characters,
+    line breaks of any kind) escaped, long text cut."""
     value = str(text)
     cut = value if len(value) <= limit else value[:limit] + "…"
-    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cut)
+    escaped = "".join(c if c.isprintable() else _escape(c) for c in cut)
     return f"'{escaped}'"
+
+
+def listed(names: list[str], limit: int = 12) -> str:
+    """Names for a message (`known: a, b, c`): escaped like `shown`, the first `limit` and how
+    many more, or `none`."""
+    if not names:
+        return "none"
+    cut = [shown(n)[1:-1] for n in names[:limit]]
+    more = f", … ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(cut) + more
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @dataclass
@@ -70,10 +85,16 @@ class Located:
         return shown(self.raw.get(path, value))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_:+-]*$")
+
+
 def join(path: str, key: str | int) -> str:
-    """The dotted path of `key` below `path`."""
+    """The dotted path of `key` below `path`; a key that is not a plain name is quoted
+    (`nodes['a b']`), so a path always reads as one token."""
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _PLAIN_KEY.match(key):
+        return f"{path}[{shown(key)}]"
     return f"{path}.{key}" if path else key
 
 

@@ -81,7 +81,7 @@ def test_lint_errors_a_scenario_allows_do_not_stop_it(tmp_path: Path) -> None:
     engine = FakeBackend()
     allow = frozenset({"DL401", "DL404", "DL502", "DL601", "DL603"})
     lab, events = up(engine, tmp_path, ROOT / "scenarios/seed-notes-as-written.yaml", allow=allow)
-    lint = next(e for e in events if isinstance(e, LintDone))
+    lint = next(e for e in events if isinstance(e, LintDone) and not e.as_written)
     assert {f.code for f in lint.findings if f.severity == "error"} == allow
     assert lab.name in engine.labs()
 
@@ -232,3 +232,31 @@ def test_a_command_asterisk_refuses_is_an_error(tmp_path: Path) -> None:
         lab.cli("a", "bogus")
     with pytest.raises(LabRuntimeError, match="cannot span lines"):
         lab.cli("a", "core show version\r\nAction: Originate")
+
+
+def test_an_imported_members_fragile_lines_are_told_though_the_lab_rewrites_them(
+    tmp_path: Path,
+) -> None:
+    member = tmp_path / "members" / "m"
+    member.mkdir(parents=True)
+    (member / "dundi.conf").write_text(
+        "[general]\nentityid = 02:00:00:00:00:09\n\n[02:00:00:00:00:01]\nmodel = symmetric\n"
+        "host = 192.0.2.1\ninkey = a\noutkey = m\ninclude = all\npermit = all\n\n[mappings]\n"
+        "network1 => ctx,0,IAX2,dundi:${SECRET}@${IPADDR}/${NUMBER}\n"
+    )
+    (member / "iax.conf").write_text(
+        "[dundi]\ntype = user\ndbsecret = dundi/secret\ncontext = ctx\n"
+    )
+    (member / "extensions.conf").write_text("[ctx]\nexten => _2XXXXXXXX,1,NoOp\n")
+    (tmp_path / "lab.yaml").write_text(
+        "networks: [network1]\nnodes:\n  a: {serves: {network1: [_1XXXXXXXX]}}\n"
+        '  m: {import: {dir: members/m, peers: {"02:00:00:00:00:01": a}}}\n'
+    )
+    lab, events = up(FakeBackend(), tmp_path / "build", tmp_path / "lab.yaml")
+    written = next(e for e in events if isinstance(e, LintDone) and e.as_written)
+    assert [(f.code, Path(f.file).name, f.line) for f in written.findings] == [
+        ("DL406", "dundi.conf", 13)
+    ]
+    mounted = (lab.paths.etc("m") / "dundi.conf").read_text()
+    assert "${IPADDR}" not in mounted and f"@{lab.topology.node('m').ip}/" in mounted
+    assert "${IPADDR}" in lab.paths.import_report("m").read_text()  # and the change is listed

@@ -138,3 +138,25 @@ def test_numbers_of_up_to_24_digits_are_accepted() -> None:
     assert probes.originate("7", 3, "555000123", "network1") == (
         "channel originate Local/7*3*555000123@lab-call-network1 extension s@lab-checker"
     )
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "",  # the reply never came
+        "  1.     0 IAX2/dundi:x@10.0.0.1/555000123 (EXISTS)\n",  # cut before its 'from' line
+        LOOKUP.replace("DUNDi lookup completed in 19 ms\n", ""),  # cut before the end
+    ],
+    ids=["empty", "cut-after-an-answer", "no-completed-line"],
+)
+def test_a_lookup_reply_that_cannot_be_read_is_an_error_not_not_found(output: str) -> None:
+    with pytest.raises(probes.Unreadable):
+        probes.parse_lookup("555000123", "network1", output, 1.0)
+
+
+def test_a_peer_list_cut_short_is_an_error_not_an_empty_list() -> None:
+    with pytest.raises(probes.Unreadable):
+        probes.parse_peers(PEERS.rsplit("3 dundi peers", 1)[0])
+    assert (
+        probes.parse_peers("EID  Host\n0 dundi peers [0 online, 0 offline, 0 unmonitored]\n") == {}
+    )
