@@ -59,6 +59,9 @@ class FakeBackend:
         # what a node's `dundi show peers` says of a peer (by entity ID)
         self.peer_status: Callable[[FakeNode, str], str] = lambda node, eid: "OK (1 ms)"
         self.held_while_starting: list[bool] = []
+        # how a test call ends: (address dialled, digits the callee sends back) for a number
+        self.callee: Callable[[str], tuple[str, str]] = lambda number: ("", "")
+        self.records: dict[str, dict[str, str]] = {}  # AstDB labcall/BATCH/INDEX → fields
         self._lock = threading.Lock()
 
     # images: every image exists
@@ -204,6 +207,9 @@ class FakeBackend:
         head = f"ActionID: {fields.get('ActionID', '')}\r\n"
         if fields.get("Action") == "Login":
             return "Response: Success\r\n" + head + "Message: Authentication accepted\r\n\r\n"
+        if fields.get("Action") == "Originate":
+            self._place(fields["Channel"])
+            return "Response: Success\r\n" + head + "Message: Originate successfully queued\r\n\r\n"
         command = fields.get("Command", "")
         output: list[str]
         if command == "core waitfullybooted":
@@ -216,6 +222,16 @@ class FakeBackend:
                 status = self.peer_status(node, eid)
                 output.append(f"{eid}    10.0.0.1   (S) 4520   Symmetric  Unavail  {status}")
             output.append(f"{len(node.peers)} dundi peers [0 online, 0 offline, 0 unmonitored]")
+        elif command.startswith("database show labcall "):
+            batch = command.rsplit(" ", 1)[1]
+            output = [
+                f"/labcall/{key}/{name} : {value}"
+                for key, record in sorted(self.records.items())
+                if key.startswith(batch + "/")
+                for name, value in sorted(record.items())
+            ]
+        elif command.startswith("database deltree labcall "):
+            output = ["0 database entries removed."]
         elif command == "module reload pbx_dundi.so":
             with self._lock:
                 node.reloads += 1
@@ -226,6 +242,17 @@ class FakeBackend:
         return (
             "Response: Success\r\n" + head + "Message: Command output follows\r\n" + body + "\r\n"
         )
+
+    def _place(self, channel: str) -> None:
+        """A test call as the caller's dialplan records it: answered by whoever
+        `self.callee` says, with the digits it says came back."""
+        batch, index, rest = channel.removeprefix("Local/").split("*", 2)
+        number = rest.split("@", 1)[0]
+        host, digits = self.callee(number)
+        record = {"start": "1.0", "status": "FOUND" if host else "NOT_FOUND", "end": "2.0"}
+        if host:
+            record |= {"answer": "1.02", "digits": digits, "dialed": f"dundi:x@{host}/{number}"}
+        self.records[f"{batch}/{index}"] = record
 
 
 def _peers_in(spec: ContainerSpec) -> dict[str, str]:
