@@ -12,6 +12,7 @@ Not handled: `[name](+)` (adding to an earlier section) reads as a section of it
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,38 +125,55 @@ class Extension:
 
 
 def load(path: Path) -> ConfFile | None:
-    """Parse the file at `path`; None when there is no such file."""
+    """Parse the file at `path`, following its #includes in its folder; None when there is
+    no such file."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    return parse(text, str(path))
+    folder = path.parent
+
+    def include(target: str) -> tuple[str, str] | None:
+        found = folder / target.removeprefix("/etc/asterisk/").lstrip("/")
+        try:
+            return str(found), found.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return parse(text, str(path), include=include)
 
 
-def parse(text: str, file: str) -> ConfFile:
-    """Parse .conf text; `file` is the name findings will carry."""
+# Reads an included file: (the name it is known by, its text), or None if it is missing.
+Includer = Callable[[str], tuple[str, str] | None]
+_MAX_INCLUDE_DEPTH = 10  # Asterisk refuses deeper nesting too
+
+
+def parse(text: str, file: str, *, include: Includer | None = None) -> ConfFile:
+    """Parse .conf text; `file` is the name findings will carry. With `include`, `#include`
+    and `#tryinclude` lines are followed as Asterisk does: the included lines go on in the
+    section they were included from, and each keeps the file and line it came from."""
     sections: list[Section] = []
     directives: list[Directive] = []
     strays: list[Stray] = []
     in_block = False
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for source, number, raw, directive in _lines(text, file, include, ()):
+        if directive is not None:
+            directives.append(directive)
+            continue
         line, in_block = _strip_comment(raw, in_block)
         if not line:
             continue
-        if (directive := _DIRECTIVE.match(line)) is not None:
-            target = directive["target"].strip().strip('"<>')
-            directives.append(Directive(directive["kind"], target, file, number))
-        elif (header := _HEADER.match(line)) is not None:
-            sections.append(_section(header, file, number, sections, strays))
+        if (header := _HEADER.match(line)) is not None:
+            sections.append(_section(header, source, number, sections, strays))
         elif "=" not in line:
-            strays.append(Stray(line, "no '=' in this line", file, number))
+            strays.append(Stray(line, "no '=' in this line", source, number))
         elif not sections:
-            strays.append(Stray(line, "an option before any [section]", file, number, True))
+            strays.append(Stray(line, "an option before any [section]", source, number, True))
         else:
             name, _, value = line.partition("=")
             arrow = value.startswith(">")
             option = Option(
-                name.strip(), value[1:].strip() if arrow else value.strip(), file, number, arrow
+                name.strip(), value[1:].strip() if arrow else value.strip(), source, number, arrow
             )
             last = sections[-1]
             sections[-1] = Section(
@@ -167,6 +185,25 @@ def parse(text: str, file: str) -> ConfFile:
                 last.inherits,
             )
     return ConfFile(file, tuple(sections), tuple(directives), tuple(strays))
+
+
+def _lines(
+    text: str, file: str, include: Includer | None, seen: tuple[str, ...]
+) -> Iterator[tuple[str, int, str, Directive | None]]:
+    """(file, line number, raw line, directive or None), included files spliced in."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        directive = _DIRECTIVE.match(_strip_comment(raw, False)[0])
+        if directive is None:
+            yield file, number, raw, None
+            continue
+        target = directive["target"].strip().strip('"<>')
+        found = Directive(directive["kind"], target, file, number)
+        yield file, number, raw, found
+        if include is None or found.kind == "exec" or len(seen) >= _MAX_INCLUDE_DEPTH:
+            continue
+        included = include(target)
+        if included is not None and included[0] not in (*seen, file):
+            yield from _lines(included[1], included[0], include, (*seen, file))
 
 
 def dialplan(conf: ConfFile) -> dict[str, tuple[Extension, ...]]:

@@ -88,6 +88,9 @@ def plan(lab: Topology, paths: LabPaths) -> dict[str, dict[str, KeyFile]]:
             pairs[node.name] = (KeyFile(private, pem, 0o600), KeyFile(public, pub, 0o644))
     folders: dict[str, dict[str, KeyFile]] = {}
     for node in lab.nodes:
+        if node.imported is not None and node.imported.keys:
+            folders[node.name] = _named(node.imported.keys, node.name, pairs, paths)
+            continue
         own_private, own_public = pairs[node.name]
         folder = {own_private.path.name: own_private, own_public.path.name: own_public}
         for key in {p.key for p in node.peers} - {node.name}:
@@ -97,6 +100,32 @@ def plan(lab: Topology, paths: LabPaths) -> dict[str, dict[str, KeyFile]]:
             folder[path.name] = KeyFile(path, data, 0o644, kept=kept)
         folders[node.name] = folder
     return folders
+
+
+def _named(
+    names: tuple[tuple[str, str], ...],
+    node: str,
+    pairs: dict[str, tuple[KeyFile, KeyFile]],
+    paths: LabPaths,
+) -> dict[str, KeyFile]:
+    """A network member's key folder under the names its dundi.conf uses: NAME.key for its
+    own private key (outkey), NAME.pub for each peer's public key (inkey)."""
+    folder = {}
+    for name, owner in names:
+        path = paths.keys(node) / name
+        private, public = pairs[owner]
+        key = private if name.endswith(".key") else public
+        if name.endswith(".key") and owner != node:
+            continue  # never another node's private key
+        data = key.data
+        kept = path.is_file() and path.read_bytes() == data
+        mode = 0o600 if name.endswith(".key") else 0o644
+        folder[name] = KeyFile(path, data, _mode(path, mode) if kept else mode, kept=kept)
+    return folder
+
+
+def _mode(path: Path, default: int) -> int:
+    return stat.S_IMODE(path.stat().st_mode) if path.exists() else default
 
 
 def _kept(path: Path) -> KeyFile:

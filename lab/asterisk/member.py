@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.asterisk.conf import ConfFile, Option, Section, dialplan, parse
+from lab.asterisk.conf import ConfFile, Includer, Option, Section, dialplan, parse
 
 __all__ = [
     "MEMBER_FILES",
     "Change",
     "Member",
     "MemberPeer",
+    "PeerTarget",
     "Target",
     "member_from_texts",
     "read_member",
@@ -84,18 +85,49 @@ def read_text(path: Path) -> str:
 
 
 def read_member(folder: Path) -> Member:
-    """Read a member's folder (dundi.conf, iax.conf, extensions.conf); OSError if missing."""
+    """Read a member's folder: dundi.conf, iax.conf, extensions.conf, every other .conf in
+    it, and every file they #include (followed like Asterisk, paths relative to the
+    folder, or to /etc/asterisk); OSError if one of the three is missing."""
     texts = {name: read_text(folder / name) for name in MEMBER_FILES}
     for extra in sorted(folder.glob("*.conf")):
         texts.setdefault(extra.name, read_text(extra))
+    pending = list(texts)
+    while pending:
+        for target in _include_targets(texts[pending.pop()]):
+            name = config_name(target)
+            path = folder / name
+            if name not in texts and path.is_file() and folder.resolve() in path.resolve().parents:
+                texts[name] = read_text(path)
+                pending.append(name)
     return member_from_texts(folder, tuple(texts.items()))
+
+
+def config_name(target: str) -> str:
+    """Where an #include target lives in a member's folder: relative to it, and
+    /etc/asterisk/x.conf as x.conf."""
+    return target.removeprefix("/etc/asterisk/").lstrip("/")
+
+
+def includer(texts: dict[str, str]) -> Includer:
+    """How `conf.parse` reads a member's #include targets: from the files read with it."""
+
+    def read(target: str) -> tuple[str, str] | None:
+        name = config_name(target)
+        return (name, texts[name]) if name in texts else None
+
+    return read
+
+
+def _include_targets(text: str) -> list[str]:
+    return [d.target for d in parse(text, "").directives if d.kind in ("include", "tryinclude")]
 
 
 def member_from_texts(folder: Path, files: tuple[tuple[str, str], ...]) -> Member:
     """What the lab needs of a member's files, already read (file name → text)."""
     texts = dict(files)
-    dundi = parse(texts["dundi.conf"], "dundi.conf")
-    ext = parse(texts["extensions.conf"], "extensions.conf")
+    follow = includer(texts)
+    dundi = parse(texts["dundi.conf"], "dundi.conf", include=follow)
+    ext = parse(texts["extensions.conf"], "extensions.conf", include=follow)
     contexts = dialplan(ext)
     general = dundi.section("general")
     mappings = []
@@ -152,22 +184,59 @@ def _peer(section: Section) -> MemberPeer:
 
 
 @dataclass(frozen=True)
+class PeerTarget:
+    """Where one of the member's peer sections points in the lab."""
+
+    node: str  # the lab node
+    eid: str  # its entity ID in the lab
+    ip: str  # its lab address
+
+
+@dataclass(frozen=True)
 class Target:
-    """What a rewrite needs of the lab: this node and its mapped peers."""
+    """What a rewrite needs of the lab: this node and its peers, by the member's EIDs.
+
+    `names` are host names that resolve in the lab (its network aliases): a `host` or a
+    mapping written with one of them is kept. `lab_keys`: key names become the lab nodes'
+    (a node imported into a hand-written topology); otherwise the member's key names stay
+    and the lab makes its pairs under them (a network folder).
+    """
 
     node: str
     ip: str
     eid: str
-    peers: tuple[tuple[str, str, str, str], ...]  # (member EID, lab node, its EID, its IP)
+    peers: dict[str, PeerTarget]
+    names: frozenset[str] = frozenset()
+    lab_keys: bool = True
+    outside: str = "map it under import.peers to keep it"
 
 
 def rewrite(member: Member, target: Target) -> tuple[dict[str, str], list[Change]]:
     """The member's files as they run in the lab, and every change made to them."""
     changes: list[Change] = []
-    files = dict(member.texts)
-    files["dundi.conf"] = _rewrite_dundi(member.text("dundi.conf"), target, changes)
-    files["iax.conf"] = _rewrite_iax(member.text("iax.conf"), changes)
-    return files, changes
+    files = _Files(dict(member.texts), changes)
+    follow = includer(dict(member.texts))
+    _rewrite_dundi(parse(member.text("dundi.conf"), "dundi.conf", include=follow), files, target)
+    _rewrite_iax(parse(member.text("iax.conf"), "iax.conf", include=follow), files)
+    _rewrite_extensions(
+        parse(member.text("extensions.conf"), "extensions.conf", include=follow), files
+    )
+    return files.texts(), changes
+
+
+# The lab answers its test calls in [internal] (where the seed's incoming context sends
+# them); a member's own [internal] (its phones, which the lab does not have) is kept under
+# this name.
+MEMBER_INTERNAL = "internal-member"
+
+
+def _rewrite_extensions(extensions: ConfFile, files: _Files) -> None:
+    for section in extensions.sections:
+        if section.name.lower() == "internal":
+            header = files[section.file].lines[section.line - 1].rstrip("\r\n")
+            renamed = header.replace(f"[{section.name}]", f"[{MEMBER_INTERNAL}]", 1)
+            why = "the lab's responder answers test calls in [internal]; the member's phones stay"
+            files[section.file].set(section.line, renamed, why)
 
 
 class _Lines:
@@ -190,6 +259,11 @@ class _Lines:
         if match:
             self.set(number, match["head"] + value + match["tail"], why)
 
+    def comment(self, number: int, why: str) -> None:
+        raw = self.lines[number - 1].rstrip("\r\n")
+        if raw.strip() and not raw.lstrip().startswith(";"):
+            self.set(number, f";dundi-lab: {raw}", why)
+
     def insert_after(self, number: int, new: str, why: str) -> None:
         self.lines.insert(number, new + "\n")
         self.changes.append(Change(self.file, number + 1, "(nothing)", new, why))
@@ -198,73 +272,84 @@ class _Lines:
         return "".join(self.lines)
 
 
-def _rewrite_dundi(text: str, target: Target, changes: list[Change]) -> str:
-    dundi = parse(text, "dundi.conf")
-    lines = _Lines(text, "dundi.conf", changes)
-    mapped = {eid.lower(): (node, peer_eid, ip) for eid, node, peer_eid, ip in target.peers}
-    sections = list(dundi.sections)
-    ends = [s.line for s in sections[1:]] + [len(lines.lines) + 1]
-    inserts: list[tuple[int, str, str]] = []
-    for section, end in zip(sections, ends, strict=True):
+class _Files:
+    """Every file of the member (included ones too), each changed through its `_Lines`."""
+
+    def __init__(self, texts: dict[str, str], changes: list[Change]) -> None:
+        self.texts_in = texts
+        self.changes = changes
+        self.edited: dict[str, _Lines] = {}
+
+    def __getitem__(self, file: str) -> _Lines:
+        if file not in self.edited:
+            self.edited[file] = _Lines(self.texts_in[file], file, self.changes)
+        return self.edited[file]
+
+    def texts(self) -> dict[str, str]:
+        return {**self.texts_in, **{name: lines.text() for name, lines in self.edited.items()}}
+
+
+def _host_of(value: str) -> str:
+    """The host a mapping's destination dials: `user:secret@HOST/number` → HOST."""
+    match = re.search(r"@([^/,]+)/", value)
+    return match.group(1) if match else ""
+
+
+def _rewrite_dundi(dundi: ConfFile, files: _Files, target: Target) -> None:
+    inserts: list[tuple[str, int, str, str]] = []
+    for section in dundi.sections:
         if section.name == "general":
             if section.get("entityid") is None:
-                inserts.append(
-                    (
-                        section.line,
-                        f"entityid = {target.eid}",
-                        "a fixed entity ID (Docker does not keep MAC addresses)",
-                    )
-                )
-            for option in section.all("bindaddr"):
-                lines.value(option.line, "0.0.0.0", "bind where the lab's address is")
+                why = "a fixed entity ID (Docker does not keep MAC addresses)"
+                inserts.append((section.file, section.line, f"entityid = {target.eid}", why))
+            for o in section.all("bindaddr"):
+                files[o.file].value(o.line, "0.0.0.0", "bind where the lab's address is")
         elif section.name == "mappings":
-            for option in section.options:
-                new = re.sub(r"@[^/,]+/", f"@{target.ip}/", option.value, count=1)
-                if new != option.value:
-                    lines.value(option.line, new, "callers reach this node at its lab address")
-        elif _EID.match(section.name) and section.name.lower() in mapped:
-            node, peer_eid, ip = mapped[section.name.lower()]
-            header = lines.lines[section.line - 1].rstrip("\r\n")
-            lines.set(
-                section.line,
-                header.replace(f"[{section.name}]", f"[{peer_eid}]", 1),
-                f"this peer is lab node {node}",
-            )
-            for option in section.all("host"):
-                lines.value(option.line, ip, f"{node}'s lab address")
-            for option in section.all("inkey"):
-                lines.value(option.line, node, f"{node}'s public key in the lab ({node}.pub)")
-            for option in section.all("outkey"):
-                lines.value(
-                    option.line,
-                    target.node,
-                    f"this node's private key in the lab ({target.node}.key)",
-                )
+            for o in section.options:
+                host = _host_of(o.value)
+                if host and host not in target.names:
+                    new = o.value.replace(f"@{host}/", f"@{target.ip}/", 1)
+                    why = "callers reach this node at its lab address"
+                    if "${IPADDR}" in host.upper():
+                        why += " (${IPADDR} is the host name resolved, not a reliable address)"
+                    files[o.file].value(o.line, new, why)
+        elif _EID.match(section.name) and section.name.lower() in target.peers:
+            _rewrite_peer(section, target.peers[section.name.lower()], files, target)
         elif _EID.match(section.name):
-            for number in range(section.line, end):
-                raw = lines.lines[number - 1].rstrip("\r\n")
-                if raw.strip() and not raw.lstrip().startswith(";"):
-                    lines.set(
-                        number,
-                        f";dundi-lab: {raw}",
-                        "a peer outside the lab (map it under import.peers to keep it)",
-                    )
-    for number, new, why in reversed(inserts):
-        lines.insert_after(number, new, why)
-    return lines.text()
+            why = f"a peer outside the lab ({target.outside})"
+            files[section.file].comment(section.line, why)
+            for o in section.options:
+                files[o.file].comment(o.line, why)
+    for file, number, new, why in reversed(inserts):
+        files[file].insert_after(number, new, why)
 
 
-def _rewrite_iax(text: str, changes: list[Change]) -> str:
-    iax = parse(text, "iax.conf")
-    lines = _Lines(text, "iax.conf", changes)
+def _rewrite_peer(section: Section, peer: PeerTarget, files: _Files, target: Target) -> None:
+    if section.name.lower() != peer.eid:
+        header = files[section.file].lines[section.line - 1].rstrip("\r\n")
+        renamed = header.replace(f"[{section.name}]", f"[{peer.eid}]", 1)
+        files[section.file].set(section.line, renamed, f"this peer is lab node {peer.node}")
+    for o in section.all("host"):
+        if o.value.lower() != "dynamic" and o.value not in target.names:
+            files[o.file].value(o.line, peer.ip, f"{peer.node}'s lab address")
+    if not target.lab_keys:
+        return
+    for o in section.all("inkey"):
+        files[o.file].value(
+            o.line, peer.node, f"{peer.node}'s public key in the lab ({peer.node}.pub)"
+        )
+    for o in section.all("outkey"):
+        why = f"this node's private key in the lab ({target.node}.key)"
+        files[o.file].value(o.line, target.node, why)
+
+
+def _rewrite_iax(iax: ConfFile, files: _Files) -> None:
     general = iax.section("general")
     if general:
-        for option in general.all("bindaddr"):
-            lines.value(option.line, "0.0.0.0", "bind where the lab's address is")
-        for option in general.all("register"):
-            raw = lines.lines[option.line - 1].rstrip("\r\n")
-            lines.set(option.line, f";dundi-lab: {raw}", "no registration outside the lab")
-    return lines.text()
+        for o in general.all("bindaddr"):
+            files[o.file].value(o.line, "0.0.0.0", "bind where the lab's address is")
+        for o in general.all("register"):
+            files[o.file].comment(o.line, "no registration outside the lab")
 
 
 def read_conf(member: Member, name: str) -> ConfFile:

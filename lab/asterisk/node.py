@@ -31,22 +31,29 @@ __all__ = [
 # XML documentation of these only (lab/xmldocs.py).
 MODULES = (
     "res_crypto.so",
+    # the dialplan before DUNDi: pbx_dundi pushes (precache) what it finds in the dialplan
+    # when it loads; loaded first, it would find none and push nothing until a reload
+    "pbx_config.so",
     "pbx_dundi.so",
     "chan_iax2.so",
-    "pbx_config.so",
     "app_dial.so",
     "app_read.so",
     "app_senddtmf.so",
     "app_playtones.so",
+    "app_mixmonitor.so",  # each side of a test call records what it hears
     "app_stack.so",
     "func_db.so",
+    "func_env.so",  # FILE(): a test call's end record, written where the host reads it
     "func_strings.so",
     "func_cut.so",
     "func_callerid.so",
     "func_channel.so",
     "func_dialplan.so",
+    "func_hangupcause.so",  # the far end's reason a call failed (IAX2 REJECT, …)
     "res_clioriginate.so",
     "codec_ulaw.so",
+    "codec_gsm.so",
+    "format_wav.so",
     "bridge_simple.so",
     "res_timing_timerfd.so",
 )

@@ -14,7 +14,7 @@ import jinja2
 
 from lab.asterisk import keys
 from lab.asterisk.keys import KeyFile
-from lab.asterisk.member import Change, Target, member_from_texts, rewrite
+from lab.asterisk.member import Change, PeerTarget, Target, member_from_texts, rewrite
 from lab.asterisk.node import AMI_USER, MODULES
 from lab.paths import LabPaths
 from lab.topology import Node, Topology
@@ -76,18 +76,32 @@ def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[Cha
     """A member's files as they run in the lab, plus every change made to them."""
     assert node.imported is not None
     member = member_from_texts(Path(node.imported.dir), node.imported.files)
+    network = node.imported.network
     target = Target(
         node=node.name,
         ip=node.ip,
         eid=node.eid,
-        peers=tuple(
-            (eid, name, lab.node(name).eid, lab.node(name).ip) for eid, name in node.imported.peers
-        ),
+        peers={
+            eid: PeerTarget(name, lab.node(name).eid, lab.node(name).ip)
+            for eid, name in node.imported.peers
+        },
+        names=frozenset(a for n in lab.nodes for a in n.aliases),
+        lab_keys=not network,
+        outside="no member of the network has its entity ID"
+        if network
+        else "map it under import.peers to keep it",
     )
     files, changes = rewrite(member, target)
     generated = _render_generated(lab, node)
     for name in ("asterisk.conf", "modules.conf", "logger.conf"):
-        files.setdefault(name, generated[name])
+        if name in files and files[name] != generated[name]:
+            why = {
+                "asterisk.conf": "the lab's folders (keys in /var/lib/asterisk/keys)",
+                "modules.conf": "the modules the lab's image keeps (autoload = no)",
+                "logger.conf": "the log goes to the container's output (lab logs)",
+            }[name]
+            changes.append(Change(name, 1, f"(the member's {name})", f"(dundi-lab's {name})", why))
+        files[name] = generated[name]
     lookup, outgoing = dict(member.lookup), dict(member.outgoing)
     networks = [
         _Network(
@@ -100,25 +114,20 @@ def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[Cha
         networks=networks,
         node=node,
         caller_number=caller_number(lab, node),
-        with_internal=not member.has_internal,
+        with_internal=True,
     )
     text = files["extensions.conf"]
     end = len(text.splitlines())
     files["extensions.conf"] = (text if text.endswith("\n") else text + "\n") + (
-        "\n; ---- added by dundi-lab: its test caller"
-        + ("" if member.has_internal else " and an [internal] responder")
-        + " ----\n"
-        + appended
+        "\n; ---- added by dundi-lab: its test caller and an [internal] responder ----\n" + appended
     )
     changes.append(
         Change(
             "extensions.conf",
             end + 1,
             "(end of file)",
-            "[lab-call-*], [lab-call-end], [lab-checker]"
-            + ("" if member.has_internal else ", [internal]"),
-            "dundi-lab's test-call contexts"
-            + ("" if member.has_internal else " and a responder for [internal]"),
+            "[lab-call-*], [lab-call-end], [lab-checker], [internal]",
+            "dundi-lab's test-call contexts and a responder for [internal]",
         )
     )
     return files, changes
@@ -149,6 +158,9 @@ def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
             "permit": p.permit,
             "qualify": p.qualify,
             "order": p.order,
+            "precache": p.precache,
+            "register": p.register,
+            "dynamic": p.dynamic,
         }
         for p in node.peers
     ]

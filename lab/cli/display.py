@@ -6,6 +6,7 @@ On a terminal the tables fit its width; into a file or a pipe they are never wra
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -77,7 +78,7 @@ def status_view(name: str, states: list[NodeState]) -> Group:
             Text(s.node.name),
             Text(s.node.ip),
             Text(s.node.eid),
-            Text(s.asterisk_version.split("+")[0]),
+            Text(re.split(r"[+~]", s.asterisk_version)[0]),
             state,
             Text(serves),
             links if s.links else Text("-"),

@@ -38,7 +38,13 @@ DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not 
 
 
 @main.command()
-@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(dir_okay=False))
+@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path())
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A network folder: one sub-folder per member with its own configs.",
+)
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
@@ -57,6 +63,7 @@ DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not 
 )
 def up(
     topology_file: str,
+    network_dir: str | None,
     name: str | None,
     subnet: str | None,
     timeout: float,
@@ -64,10 +71,12 @@ def up(
     wait_links: bool,
     bundle_file: str | None,
 ) -> None:
-    """Validate TOPOLOGY_FILE, lint the files it renders, start its nodes and wait until
-    they are ready: every node booted, every trust edge usable (answered its probe, or not
-    probed yet)."""
+    """Validate TOPOLOGY_FILE (or a network folder), lint the files it renders, start its
+    nodes and wait until they are ready: every node booted, every trust edge usable
+    (answered its probe, or not probed yet)."""
     started = time.monotonic()
+    if network_dir:
+        topology_file = network_dir
     options = pipeline.Options(
         name=name, subnet=subnet, ready_timeout=timeout, wait_links=wait_links, lint=not no_lint
     )

@@ -46,7 +46,7 @@ from lab.runtime.protocol import (
 from lab.runtime.protocol import (
     backend as make_backend,
 )
-from lab.topology import Topology
+from lab.topology import Topology, network
 from lab.topology.model import LAB_BLOCK, prefix_for
 
 __all__ = [
@@ -122,7 +122,7 @@ def bring_up(
     options = options or Options()
     stages = _Stages(on_event)
     with stages.stage("load") as s:
-        topo = _load(source, options)
+        topo = _load(source, options, on_event)
         s.detail = f"{topo.source}: {len(topo.nodes)} nodes, networks {', '.join(topo.networks)}"
     engine = backend or make_backend(options.engine)
     paths = LabPaths.of(topo.name, options.root)
@@ -259,7 +259,16 @@ def _specs(topo: Topology, paths: LabPaths, network: str) -> list[ContainerSpec]
     ]
 
 
-def _load(source: Topology | str | Path, options: Options) -> Topology:
+def _load(source: Topology | str | Path, options: Options, on_event: Listener) -> Topology:
+    """The topology to bring up: given, read from a file, or inferred from a network folder
+    (members' own configs; what was noticed there is reported as notes)."""
+    if not isinstance(source, Topology) and Path(source).is_dir():
+        topo, findings = network.load_network(
+            Path(source), name=options.name, subnet=options.subnet
+        )
+        for finding in findings:
+            on_event(Note(f"network: {finding}"))
+        return topo
     if isinstance(source, Topology):
         topo = source
         if options.name and options.name != topo.name:

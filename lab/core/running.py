@@ -29,7 +29,7 @@ from lab.asterisk.ami import Ami
 from lab.asterisk.render import caller_number
 from lab.core import readiness
 from lab.core.events import Listener, ignore
-from lab.core.state import DOWN, LinkState, NodeState
+from lab.core.state import DOWN, UNREGISTERED, LinkState, NodeState
 from lab.errors import LabError, LabRuntimeError, NodeDied
 from lab.paths import LabPaths
 from lab.runtime.protocol import Backend, ExecResult
@@ -41,6 +41,12 @@ __all__ = ["Lab", "LinkState", "NodeState"]
 
 # How often a lookup whose output cannot be read is asked again before it is an error.
 _LOOKUP_TRIES = 3
+
+
+def _status(peer: probes.PeerState) -> str:
+    """pbx_dundi's word for a peer; a dynamic peer that has not registered has no address
+    ("(Unspecified)"): pbx_dundi cannot send to it, whatever the status column says."""
+    return UNREGISTERED if peer.host == "(Unspecified)" else peer.status
 
 
 class Lab:
@@ -151,18 +157,19 @@ class Lab:
                 seen = probes.parse_peers(self.cli(node, "dundi show peers"))
             except probes.Unreadable as exc:
                 raise LabRuntimeError(f"cannot read {node}'s `dundi show peers`: {exc}") from None
-        return [
-            LinkState(
-                node=node,
-                peer=peer.peer,
-                status=state.status
-                if (state := seen.get(self.topology.node(peer.peer).eid))
-                else "ABSENT",
-                latency_ms=state.latency_ms if state else None,
-                mutual=self._mutual(node, peer.peer),
+        links = []
+        for peer in me.peers:
+            state = seen.get(self.topology.node(peer.peer).eid)
+            links.append(
+                LinkState(
+                    node=node,
+                    peer=peer.peer,
+                    status=_status(state) if state else "ABSENT",
+                    latency_ms=state.latency_ms if state else None,
+                    mutual=self._mutual(node, peer.peer),
+                )
             )
-            for peer in me.peers
-        ]
+        return links
 
     def status(self) -> list[NodeState]:
         """Every node: its container's state first; for running nodes the Asterisk version
@@ -273,7 +280,7 @@ class Lab:
 
     def node_for(self, host_or_eid: str) -> Node | None:
         """The lab node with this address or entity ID."""
-        return self.topology.node_by_ip(host_or_eid) or self.topology.node_by_eid(host_or_eid)
+        return self.topology.node_by_host(host_or_eid) or self.topology.node_by_eid(host_or_eid)
 
     # ---- nodes and faults ------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from lab.topology import Node
 __all__ = ["LinkState", "NodeState"]
 
 DOWN = "DOWN"
+UNREGISTERED = "UNREGISTERED"  # a dynamic peer that has not told us its address yet
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ class CallVerdict:
 
 def judge_call(topo: Topology, result: CallResult) -> CallVerdict:
     """The checks of one call placed to `result.number`."""
-    callee = topo.node_by_ip(result.host or "")
+    callee = topo.node_by_host(result.host or "")
     checks = [Check("answered", result.answered, "answered", _status(result))]
     if result.answered:
         where = callee.name if callee else f"{result.host or '?'} (not a lab node)"

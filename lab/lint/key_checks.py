@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from lab.asterisk.conf import Option
 from lab.lint.checks import unknown_options
 from lab.lint.model import EID_PATTERN, KeyData, LintLab, LintNode, public_numbers
 from lab.lint.rules import Finding, finding
@@ -48,6 +49,7 @@ def keys(node: LintNode, lab: LintLab) -> Iterator[Finding]:
                 "pbx_dundi cannot sign the key it sends"
             )
             yield finding("DL101", inkey, problem=problem, hint="add outkey = <this node's key>")
+        yield from _dotted_names(node, (inkey, ".pub"), (outkey, ".key"))
         if folder is None:
             continue
         if outkey is not None and f"{outkey.value}.key" not in folder:
@@ -61,6 +63,22 @@ def keys(node: LintNode, lab: LintLab) -> Iterator[Finding]:
             yield finding("DL102", inkey, name=inkey.value)
     for key in sorted((folder or {}).values(), key=lambda k: k.path):
         yield from _key_file(key)
+
+
+def _dotted_names(node: LintNode, *named: tuple[Option | None, str]) -> Iterator[Finding]:
+    """DL108: a key name Asterisk 16's res_crypto cannot load (strstr on the file name)."""
+    if node.files.version != "16":
+        return
+    for option, ext in named:
+        if option is None:
+            continue
+        for part in (".pub", ".key"):
+            if part in option.value:
+                suggested = option.value.replace(".", "-")
+                yield finding(
+                    "DL108", option, name=option.value, part=part, ext=ext, suggested=suggested
+                )
+                break
 
 
 def _key_file(key: KeyData) -> Iterator[Finding]:

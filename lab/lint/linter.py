@@ -26,7 +26,7 @@ from lab.lint import checks, key_checks
 from lab.lint.model import DEFAULT_VERSION, KeyData, LintLab, LintNode, NodeFiles, keys_in
 from lab.lint.rules import RULES, Finding
 from lab.paths import LabPaths
-from lab.topology import Topology
+from lab.topology import Topology, network
 
 __all__ = [
     "RULES",
@@ -83,8 +83,15 @@ def lint_dir(
         members = sorted(p for p in folder.glob("*") if (p / "dundi.conf").is_file())
     if not members:
         raise LabError(f"{folder}: not a lab folder, and no dundi.conf in it or its subfolders")
-    nodes = [_read(m.name, m, m / "keys", version) for m in members]
-    return lint_nodes(nodes, number_length or DEFAULT_NUMBER_LENGTH)
+    # a network folder's network.yaml may give a member's Asterisk version and the length
+    versions, length = network.versions(folder)
+    # key files are checked where some were given: members' configs alone say nothing of them
+    with_keys = any((m / "keys").is_dir() for m in members)
+    nodes = [
+        _read(m.name, m, m / "keys" if with_keys else None, versions.get(m.name, version))
+        for m in members
+    ]
+    return lint_nodes(nodes, number_length or length or DEFAULT_NUMBER_LENGTH)
 
 
 def lint_topology(lab: Topology, root: Path | None = None) -> list[Finding]:

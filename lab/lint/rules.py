@@ -71,6 +71,12 @@ RULES: dict[str, tuple[Severity, str, str]] = {
         "encrypted, so any host can claim this entity ID",
         "add inkey = <the peer's key name> and put its .pub in the keys folder",
     ),
+    "DL108": (
+        "error",
+        "key name '{name}' holds '{part}': Asterisk 16 finds a key file by the first '.pub' or "
+        "'.key' in its name, so it takes {name}{ext} for no key at all and DUNDi runs without it",
+        "use a key name without '.pub' or '.key' in it, e.g. {suggested}",
+    ),
     "DL201": (
         "warning",
         "entityid is not set in [general]: Asterisk falls back to a MAC address, which Docker "

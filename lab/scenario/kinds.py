@@ -153,7 +153,10 @@ class Lookup(Step):
             )
         if self.host is not None:
             ip = lab.topology.node(self.host).ip
-            checks.append((best is not None and best.host == ip, f"host {self.host} ({ip})"))
+            dialled = lab.topology.node_by_host(best.host) if best is not None else None
+            checks.append(
+                (dialled is not None and dialled.name == self.host, f"host {self.host} ({ip})")
+            )
         if self.weight is not None:
             checks.append(
                 (best is not None and best.weight == self.weight, f"weight {self.weight}")

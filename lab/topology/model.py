@@ -85,6 +85,9 @@ class Imported:
     written: str  # as written in the topology: relative to the topology file
     peers: tuple[tuple[str, str], ...]  # (entity ID in the member's dundi.conf, lab node)
     files: tuple[tuple[str, str], ...] = ()  # (file name, text) as read, once
+    # a member of a network folder: its key names and host names stay as written
+    keys: tuple[tuple[str, str], ...] = ()  # (key file name, the node whose key it is)
+    network: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,8 @@ class Topology:
     networks: tuple[str, ...]
     nodes: tuple[Node, ...]
     subnet_fixed: bool = False
+    # numbers to try for a pattern (a network's network.yaml), beside the ones made up
+    samples: tuple[tuple[str, tuple[str, ...]], ...] = ()
     _by_name: dict[str, Node] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,8 +137,9 @@ class Topology:
         """The node called `name`; KeyError if there is none."""
         return self._by_name[name]
 
-    def node_by_ip(self, ip: str) -> Node | None:
-        return next((n for n in self.nodes if n.ip == ip), None)
+    def node_by_host(self, host: str) -> Node | None:
+        """The node a dial string's host means: its address, or one of its host names."""
+        return next((n for n in self.nodes if host == n.ip or host in n.aliases), None)
 
     def node_by_eid(self, eid: str) -> Node | None:
         return next((n for n in self.nodes if n.eid == eid.lower()), None)
@@ -217,6 +223,7 @@ def from_json(data: dict[str, Any]) -> Topology:
     nodes = tuple(_node(n) for n in data["nodes"])
     fields = {k: v for k, v in data.items() if k != "nodes"}
     fields["networks"] = tuple(fields["networks"])
+    fields["samples"] = tuple((p, tuple(n)) for p, n in fields.get("samples", ()))
     return Topology(**fields, nodes=nodes)
 
 
@@ -237,6 +244,8 @@ def _node(data: dict[str, Any]) -> Node:
                 imported["written"],
                 tuple(map(tuple, imported["peers"])),
                 tuple(map(tuple, imported["files"])),
+                tuple(map(tuple, imported.get("keys", ()))),
+                bool(imported.get("network", False)),
             )
             if imported
             else None,

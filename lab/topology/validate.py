@@ -21,6 +21,7 @@ from lab.topology.model import (
     EID,
     MODELS,
     ORDERS,
+    PRECACHE,
     VERSIONS,
     Imported,
     Node,
@@ -49,7 +50,19 @@ ALL = "all"  # dundi.conf's include/permit = all: every network
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version")
 _NODE_KEYS = ("serves", "peers", "ip", "eid", "description", "import", *_DEFAULT_KEYS)
-_PEER_KEYS = ("node", "model", "include", "permit", "qualify", "order", "mirror", "inkey")
+_PEER_KEYS = (
+    "node",
+    "model",
+    "include",
+    "permit",
+    "qualify",
+    "order",
+    "mirror",
+    "inkey",
+    "precache",
+    "register",
+    "dynamic",
+)
 _SERVE_KEYS = ("patterns", "weight")
 _BUILTIN_DEFAULTS: dict[str, Any] = {"ttl": 32, "cachetime": 5, "autokill": True, "version": "22"}
 
@@ -379,16 +392,37 @@ class _Validator:
         if target == owner:
             self.fail(path, f"node '{owner}' cannot peer with itself")
             return None
-        model = self.choice(raw.get("model", "symmetric"), join(path, "model"), MODELS)
+        precache = self.choice(raw.get("precache", "none"), join(path, "precache"), PRECACHE)
+        # a pusher (precache outbound) must be an outbound peer, a receiver an inbound one:
+        # pbx_dundi discards a peer that mixes them
+        default_model = {"outbound": "outbound", "inbound": "inbound"}.get(
+            precache or "", "symmetric"
+        )
+        model = self.choice(raw.get("model", default_model), join(path, "model"), MODELS)
         model = model or "symmetric"
+        if precache in ("outbound", "inbound") and model != precache:
+            self.fail(
+                join(path, "precache"),
+                f"precache {precache} needs model {precache} (pbx_dundi discards a peer that "
+                f"mixes model {model} with precache {precache})",
+            )
         lists = {key: self.network_list(raw, key, path, networks) for key in ("include", "permit")}
-        if model == "inbound":
+        # pbx_dundi reads include/permit only where the model (or the precache model) uses
+        # them: a pusher sends to peers it permits, a receiver takes pushes it includes
+        if model == "inbound" and precache != "inbound":
             lists["include"] = []
-        if model == "outbound":
+        if model == "outbound" and precache != "outbound":
             lists["permit"] = []
         qualify = self.boolean(raw.get("qualify", True), join(path, "qualify"))
         order = self.choice(raw.get("order", "primary"), join(path, "order"), ORDERS)
         mirror = self.boolean(raw.get("mirror", True), join(path, "mirror"))
+        register = self.boolean(raw.get("register", False), join(path, "register"))
+        dynamic = self.boolean(raw.get("dynamic", False), join(path, "dynamic"))
+        if register and dynamic:
+            self.fail(
+                join(path, "dynamic"),
+                "a side cannot both register with its peer and wait for the peer to register",
+            )
         inkey = self.text(raw.get("inkey", ""), join(path, "inkey"))
         if inkey and inkey not in known:
             self.fail(
@@ -405,6 +439,9 @@ class _Validator:
             qualify=bool(qualify),
             order=order or "primary",
             inkey=inkey if inkey != target else "",
+            precache=precache or "none",
+            register=bool(register),
+            dynamic=bool(dynamic),
         )
         return _Edge(owner, side, bool(mirror))
 
@@ -575,13 +612,17 @@ class _Validator:
 def _mirrored(peer: Peer, owner: str) -> Peer:
     """The other side of an edge written on one side only."""
     model = {"outbound": "inbound", "inbound": "outbound"}.get(peer.model, "symmetric")
+    precache = {"outbound": "inbound", "inbound": "outbound"}.get(peer.precache, "none")
     return Peer(
         peer=owner,
         model=model,
-        include=peer.permit if model != "inbound" else (),
-        permit=peer.include if model != "outbound" else (),
+        include=peer.permit if model != "inbound" or precache == "inbound" else (),
+        permit=peer.include if model != "outbound" or precache == "outbound" else (),
         qualify=peer.qualify,
         order="primary",
+        precache=precache,
+        register=peer.dynamic,  # it waits for us to register: we register
+        dynamic=peer.register,  # it registers with us: we learn its address from that
     )
 
 
