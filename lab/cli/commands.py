@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.cli import inspect, nodes, run, scenarios  # noqa: F401  (register the commands)
+from lab.cli import inspect, network, nodes, run, scenarios  # noqa: F401  (register the commands)
 from lab.cli.app import main
 
 __all__ = ["main"]

@@ -15,14 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from lab.core.state import LinkState, NodeState, summary
+from lab.observe.reach import Matrix
 
 MATRIX_MAX_NODES = 16
 
 
 def print_status(name: str, states: list[NodeState]) -> None:
-    tty = sys.stdout.isatty()
-    console = Console(highlight=False, width=None if tty else 400, no_color=not tty)
-    console.print(status_view(name, states), soft_wrap=not tty)
+    print_view(status_view(name, states))
 
 
 def status_json(name: str, states: list[NodeState]) -> dict[str, Any]:
@@ -113,3 +112,46 @@ def matrix(states: list[NodeState]) -> Table:
         cells = [_short(views[c]) if c in views else Text("·", style="dim") for c in names]
         table.add_row(Text(s.node.name), *cells)
     return table
+
+
+def reach_table(matrix: Matrix) -> Group:
+    """Members down, prefixes across; then a line for every cell that is not OK."""
+    table = Table(
+        title=Text(f"lab {matrix.lab}: who reaches whom (row asks, column serves)"),
+        title_justify="left",
+    )
+    table.add_column("")
+    for prefix in matrix.prefixes:
+        table.add_column(Text(f"{prefix.pattern}\n{', '.join(prefix.owners)}"), justify="center")
+    for member in matrix.members:
+        cells = []
+        for prefix in matrix.prefixes:
+            cell = matrix.cell(member, prefix.label)
+            word = "·" if cell.verdict == "SELF" else cell.verdict
+            cells.append(Text(word, style=_REACH_STYLE.get(cell.verdict, "")))
+        table.add_row(Text(member), *cells)
+    lines = [
+        f"{c.asker} → {c.prefix}: {c.verdict}: {c.detail}"
+        + (f" (path {' → '.join(c.path)})" if c.path else "")
+        for c in matrix.cells
+        if c.verdict not in ("OK", "SELF")
+    ]
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(matrix.counts().items()) if v != "SELF")
+    calls = " with calls" if matrix.calls else ""
+    summary = Text(f"{counts}{calls} ({matrix.seconds:.1f} s)")
+    return Group(table, *(Text(line) for line in lines), summary)
+
+
+_REACH_STYLE = {
+    "OK": "green",
+    "WRONG": "yellow",
+    "NOT FOUND": "red",
+    "CALL FAILED": "magenta",
+    "ERROR": "bold red",
+}
+
+
+def print_view(view: Any) -> None:
+    tty = sys.stdout.isatty()
+    console = Console(highlight=False, width=None if tty else 400, no_color=not tty)
+    console.print(view, soft_wrap=not tty)

@@ -15,7 +15,6 @@ from lab.core.running import Lab
 from lab.errors import TopologyError
 from lab.observe import capture, graph, trace
 from lab.paths import LabPaths
-from lab.topology import network
 
 
 @main.command()
@@ -99,15 +98,6 @@ def import_command(folder: str, node_name: str) -> None:
     for net, ctx in member.lookup:
         outgoing = dict(member.outgoing).get(net, "(none found)")
         say(f"# network {net}: lookups in [{ctx}], outgoing calls from [{outgoing}]")
-
-
-@main.command("import-network")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False))
-def import_network_command(folder: str) -> None:
-    """Print the lab a network folder describes: members matched by entity ID, the host
-    names that will resolve to each, the key names, and what was left out (and why)."""
-    topo, findings = network.load_network(Path(folder))
-    sys.stdout.write(network.describe(topo, findings))
 
 
 @main.command("trace")

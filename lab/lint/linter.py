@@ -20,7 +20,8 @@ from pathlib import Path
 
 from lab import topology
 from lab.asterisk import render
-from lab.asterisk.conf import ConfFile, load, parse
+from lab.asterisk.conf import ConfFile, Includer, load, parse
+from lab.asterisk.member import includer
 from lab.errors import LabError
 from lab.lint import checks, key_checks
 from lab.lint.model import DEFAULT_VERSION, KeyData, LintLab, LintNode, NodeFiles, keys_in
@@ -125,16 +126,20 @@ def lint_rendered(rendered: render.RenderedLab) -> list[Finding]:
 
 
 def lint_members(lab: Topology) -> list[Finding]:
-    """The imported nodes' files as the members wrote them (each member alone, as
-    `lab lint --dir` would): what the member should fix at home, even where the lab's
-    changes make the lab run (a `${IPADDR}` the lab replaces, a host the lab maps)."""
-    findings: list[Finding] = []
+    """The imported nodes' files as the members wrote them, checked together (as
+    `lab lint --dir` checks a folder of members): what the members should fix at home, even
+    where the lab's changes make the lab run (a `${IPADDR}` the lab replaces, a host the lab
+    maps)."""
+    members: list[NodeFiles] = []
     for node in lab.nodes:
         if node.imported is None:
             continue
         folder = Path(node.imported.dir)
         texts = dict(node.imported.files)
-        conf = {f: parse(texts[f], str(folder / f)) for f in CONF_FILES if f in texts}
+        include = _member_includes(folder, texts)
+        conf = {
+            f: parse(texts[f], str(folder / f), include=include) for f in CONF_FILES if f in texts
+        }
         files = NodeFiles(
             node.name,
             conf.get("dundi.conf") or ConfFile(str(folder / "dundi.conf")),
@@ -143,8 +148,19 @@ def lint_members(lab: Topology) -> list[Finding]:
             None,
             node.version,
         )
-        findings += lint_nodes([files], lab.number_length)
-    return findings
+        members.append(files)
+    return lint_nodes(members, lab.number_length) if members else []
+
+
+def _member_includes(folder: Path, texts: dict[str, str]) -> Includer:
+    """A member's #include targets, read from its files, named by their path in its folder."""
+    follow = includer(texts)
+
+    def include(target: str) -> tuple[str, str] | None:
+        found = follow(target)
+        return (str(folder / found[0]), found[1]) if found else None
+
+    return include
 
 
 def lint_nodes(

@@ -1,0 +1,332 @@
+"""Who reaches whom: every member × every prefix any member serves, on a running lab.
+
+Each cell is a real lookup of a sample number from the member: first as the dialplan switch
+does it (caches included), then one that bypasses the caches; with `calls`, a real IAX2
+call verified as `lab call` verifies it. A cell is
+
+    OK           answered (best answer) by the member that serves the prefix
+    WRONG        answered by another member
+    NOT FOUND    no answer
+    CALL FAILED  (with --calls) the lookup found it but the call did not prove it
+    ERROR        the lab could not run the lookup (the member is down, …)
+
+and the member's own prefixes are not asked (a node never answers itself). The path of an
+answer is read from the cache each hop keeps of it (pbx_dundi stores an answer under the
+peer it came from), so no debug logging is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lab.core.running import Lab
+from lab.core.verdict import judge_call
+from lab.errors import LabError
+from lab.topology import Topology
+
+__all__ = ["OK", "Cell", "Matrix", "Prefix", "compute", "from_json", "prefixes", "sample"]
+
+OK, WRONG, NOT_FOUND, CALL_FAILED, ERROR, SELF = (
+    "OK",
+    "WRONG",
+    "NOT FOUND",
+    "CALL FAILED",
+    "ERROR",
+    "SELF",
+)
+# a cached answer: /dundi/cache/<peer it came from>/<number>/<network>/e<crc>: expiry|answers
+_CACHE = re.compile(
+    r"^/dundi/cache/(?P<peer>[0-9A-Fa-f]{12})/(?P<number>\d+)/(?P<net>[^/\s]+)/e\w+\s*:"
+    r"\s*\d+\|(?P<answers>\S*)",
+    re.M,
+)
+# a cached "nobody has it": the key of an entry without answers
+_EMPTY = re.compile(r"^(?P<key>/dundi/cache/\S+?)\s*:\s*\d+\|\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A pattern some member serves, and the number the matrix tries for it."""
+
+    network: str
+    pattern: str
+    owners: tuple[str, ...]
+    number: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.pattern}@{self.network}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    asker: str
+    prefix: str  # Prefix.label
+    verdict: str
+    answered_by: tuple[str, ...] = ()  # the best answer first
+    bypass_by: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+    lookup_ms: int | None = None
+    call: str = ""  # with --calls: "verified", or why not
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    lab: str
+    members: tuple[str, ...]
+    prefixes: tuple[Prefix, ...]
+    cells: tuple[Cell, ...]
+    calls: bool
+    seconds: float
+
+    def cell(self, asker: str, prefix: str) -> Cell:
+        return next(c for c in self.cells if c.asker == asker and c.prefix == prefix)
+
+    @property
+    def all_ok(self) -> bool:
+        return all(c.verdict in (OK, SELF) for c in self.cells)
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for c in self.cells:
+            found[c.verdict] = found.get(c.verdict, 0) + 1
+        return found
+
+
+def sample(pattern: str, length: int) -> str:
+    """A number a pattern matches: X → 1, Z → 1, N → 2, [a-b] → a, `.`/`!` → 1s up to the
+    lab's length; a literal number is itself."""
+    if not pattern.startswith("_"):
+        return pattern
+    body = re.sub(r"\[(.)[^\]]*\]", r"\1", pattern[1:])
+    digits = body.rstrip(".!").replace("X", "1").replace("Z", "1").replace("N", "2")
+    return digits.ljust(length, "1") if body[-1:] in (".", "!") else digits
+
+
+def prefixes(topo: Topology) -> list[Prefix]:
+    """Every pattern any member serves, with its owners and a sample number (network.yaml's
+    `numbers:` first)."""
+    given = dict(topo.samples)
+    owners: dict[tuple[str, str], list[str]] = {}
+    for node in topo.nodes:
+        for service in node.serves:
+            for pattern in service.patterns:
+                owners.setdefault((service.network, pattern), []).append(node.name)
+    return [
+        Prefix(
+            net,
+            pattern,
+            tuple(who),
+            (given.get(pattern) or (sample(pattern, topo.number_length),))[0],
+        )
+        for (net, pattern), who in owners.items()
+    ]
+
+
+def compute(
+    lab: Lab,
+    *,
+    calls: bool = False,
+    workers: int = 16,
+    progress: Callable[[Cell], None] = lambda _: None,
+) -> Matrix:
+    """The matrix of a running lab (see the module's docstring)."""
+    started = time.monotonic()
+    topo = lab.topology
+    found = prefixes(topo)
+    asked = {n.name: [p for p in found if n.name not in p.owners] for n in topo.nodes}
+    # Members ask in parallel, each one prefix at a time (a lookup's path is read from the
+    # caches before the member's next lookup can change them). Every lookup as the switch
+    # does it comes before any bypassing one: a bypassing lookup leaves "nobody has it" in
+    # the caches of the hops it crossed, which would hide from the lookups after it what
+    # only a cache holds (numbers pushed with precache).
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(asked)))) as pool:
+        cached = dict(pool.map(lambda m: (m, [_cached(lab, m, p) for p in asked[m]]), asked))
+        bypass = dict(pool.map(lambda m: (m, [_bypass(lab, m, p) for p in asked[m]]), asked))
+        list(pool.map(lambda m: _forget_misses(lab, m), asked))
+    cells = []
+    for node in topo.nodes:
+        mine = asked[node.name]
+        looked = {
+            p.label: (c, b)
+            for p, c, b in zip(mine, cached[node.name], bypass[node.name], strict=True)
+        }
+        for prefix in found:
+            if prefix.label in looked:
+                cell = _judge(lab, node.name, prefix, *looked[prefix.label], calls)
+            else:
+                cell = Cell(node.name, prefix.label, SELF, detail="its own prefix")
+            progress(cell)
+            cells.append(cell)
+    return Matrix(
+        lab=lab.name,
+        members=tuple(n.name for n in topo.nodes),
+        prefixes=tuple(found),
+        cells=tuple(cells),
+        calls=calls,
+        seconds=time.monotonic() - started,
+    )
+
+
+@dataclass(frozen=True)
+class _Looked:
+    """One lookup: who answered (best first), how long DUNDi took, the path, or an error."""
+
+    by: tuple[str, ...] = ()
+    ms: int | None = None
+    path: tuple[str, ...] = ()
+    error: str = ""
+
+
+def _cached(lab: Lab, asker: str, prefix: Prefix) -> _Looked:
+    try:
+        result = lab.lookup(prefix.number, prefix.network, from_node=asker)
+        best = result.best.eid if result.best else ""
+        path = _path(lab, asker, prefix, best)
+    except LabError as exc:
+        return _Looked(error=str(exc).splitlines()[0])
+    by = _names(lab, [a.eid for a in sorted(result.answers, key=lambda a: a.weight)])
+    return _Looked(tuple(by), result.asterisk_ms, path)
+
+
+def _bypass(lab: Lab, asker: str, prefix: Prefix) -> _Looked:
+    try:
+        result = lab.lookup(prefix.number, prefix.network, from_node=asker, bypass=True)
+    except LabError as exc:
+        return _Looked(error=str(exc).splitlines()[0])
+    by = _names(lab, [a.eid for a in sorted(result.answers, key=lambda a: a.weight)])
+    return _Looked(tuple(by), result.asterisk_ms)
+
+
+def _forget_misses(lab: Lab, node: str) -> None:
+    """Remove the "nobody has it" entries the matrix left in a node's cache, so a second
+    matrix (or a call) right after sees what the first saw; answers stay cached."""
+    try:
+        text = lab.cli(node, "database show dundi/cache")
+        for match in _EMPTY.finditer(text):
+            family, _, key = match["key"].lstrip("/").partition("/")
+            lab.cli(node, f"database del {family} {key}")
+    except LabError:
+        return  # a node that is down keeps nothing to forget
+
+
+def _judge(
+    lab: Lab, asker: str, prefix: Prefix, cached: _Looked, bypass: _Looked, calls: bool
+) -> Cell:
+    if cached.error:
+        return Cell(asker, prefix.label, ERROR, detail=cached.error)
+    by = cached.by
+    if not by:
+        verdict, detail = NOT_FOUND, "no answer"
+    elif by[0] in prefix.owners:
+        verdict, detail = OK, f"answered by {by[0]}"
+    else:
+        verdict, detail = WRONG, f"answered by {by[0]}, not {', '.join(prefix.owners)}"
+    if by and not bypass.by and not bypass.error:
+        detail += " (from a cache only: bypassing the caches finds nothing)"
+    call = ""
+    if calls and verdict == OK:
+        call = _call(lab, asker, prefix)
+        if call != "verified":
+            verdict, detail = CALL_FAILED, call
+    return Cell(
+        asker,
+        prefix.label,
+        verdict,
+        answered_by=by,
+        bypass_by=bypass.by,
+        path=cached.path,
+        lookup_ms=cached.ms,
+        call=call,
+        detail=detail,
+    )
+
+
+def _call(lab: Lab, asker: str, prefix: Prefix) -> str:
+    """ "verified", or what the call showed instead."""
+    try:
+        judged = judge_call(lab.topology, lab.call(asker, prefix.number, prefix.network))
+    except LabError as exc:
+        return f"error: {str(exc).splitlines()[0]}"
+    if judged.verified and judged.callee is not None and judged.callee.name in prefix.owners:
+        return "verified"
+    if judged.verified and judged.callee is not None:
+        return f"answered by {judged.callee.name}"
+    return "; ".join(f"{c.name}: {c.seen}" for c in judged.failed())
+
+
+def _names(lab: Lab, eids: list[str]) -> list[str]:
+    names = []
+    for eid in eids:
+        node = lab.topology.node_by_eid(eid)
+        names.append(node.name if node else eid)
+    return names
+
+
+def _path(lab: Lab, asker: str, prefix: Prefix, answerer: str) -> tuple[str, ...]:
+    """The hops of the answer, from each hop's cache: asker → … → answerer ((): unknown).
+    A hop's cache holds the answer under the peer it came from."""
+    end = lab.topology.node_by_eid(answerer) if answerer else None
+    if end is None:
+        return ()
+    hops = [asker]
+    origin = answerer.replace(":", "").lower()
+    while hops[-1] != end.name and len(hops) <= len(lab.topology.nodes):
+        text = lab.cli(hops[-1], "database show dundi/cache")
+        nxt = ""
+        for match in _CACHE.finditer(text):
+            if (
+                match["number"] == prefix.number
+                and match["net"] == prefix.network
+                and origin in match["answers"].lower()
+            ):
+                peer = lab.topology.node_by_eid(_long(match["peer"]))
+                if peer is not None and peer.name not in hops:
+                    nxt = peer.name
+                    break
+        if not nxt:
+            return ()
+        hops.append(nxt)
+    return tuple(hops)
+
+
+def _long(short: str) -> str:
+    """pbx_dundi's short EID (00163EB20002) as 00:16:3e:b2:00:02."""
+    return ":".join(short[i : i + 2] for i in range(0, 12, 2)).lower()
+
+
+# ---- kept and read back ----------------------------------------------------------------
+
+
+def to_json(matrix: Matrix) -> dict[str, Any]:
+    return asdict(matrix)
+
+
+def from_json(data: dict[str, Any]) -> Matrix:
+    return Matrix(
+        lab=data["lab"],
+        members=tuple(data["members"]),
+        prefixes=tuple(
+            Prefix(p["network"], p["pattern"], tuple(p["owners"]), p["number"])
+            for p in data["prefixes"]
+        ),
+        cells=tuple(
+            Cell(
+                **{
+                    **c,
+                    "answered_by": tuple(c["answered_by"]),
+                    "bypass_by": tuple(c["bypass_by"]),
+                    "path": tuple(c["path"]),
+                }
+            )
+            for c in data["cells"]
+        ),
+        calls=bool(data["calls"]),
+        seconds=float(data["seconds"]),
+    )
