@@ -31,7 +31,7 @@ from lab.lint import Finding
 from lab.observe import reach
 from lab.topology import Topology, network
 
-__all__ = ["RouteChange", "Diff", "checkout", "compare", "run"]
+__all__ = ["Diff", "RouteChange", "checkout", "compare", "run"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ def compare(
             if old.answered_by[:1] != new.answered_by[:1]:
                 elsewhere.append(change)
             elif old.path and new.path and old.path != new.path:
-                paths.append(RouteChange(key[0], key[1], " → ".join(old.path), " → ".join(new.path)))
+                before, after = " → ".join(old.path), " → ".join(new.path)
+                paths.append(RouteChange(key[0], key[1], before, after))
     old_lint, new_lint = _lint_lines(base_lint), _lint_lines(head_lint)
     return Diff(
         base,
