@@ -100,8 +100,8 @@ def compare(
             if old.answered_by[:1] != new.answered_by[:1]:
                 elsewhere.append(change)
             elif old.path and new.path and old.path != new.path:
-                before, after = " → ".join(old.path), " → ".join(new.path)
-                paths.append(RouteChange(key[0], key[1], before, after))
+                was, now = " → ".join(old.path), " → ".join(new.path)
+                paths.append(RouteChange(key[0], key[1], was, now))
     old_lint, new_lint = _lint_lines(base_lint), _lint_lines(head_lint)
     return Diff(
         base,
