@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "REPLIES",
     "Exchange",
     "LoggedAnswer",
     "LoggedFrame",
@@ -55,6 +56,9 @@ _ANSWER = re.compile(
     r"from \[(?P<eid>[0-9a-f:]{17})\]$"
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+# the frames that end a transaction someone else started (an ACK only acknowledges)
+REPLIES = ("DPRESPONSE", "EIDRESPONSE", "PRECACHERP", "REGRESPONSE", "INVALID", "UNKNOWN CMD")
 
 
 def parse_time(text: str) -> datetime:
@@ -212,8 +216,8 @@ class Exchange:
     peer: str  # a node name, or the address when it is no lab node
     query: LoggedFrame  # the asker's DPDISCOVER
     received: LoggedFrame | None  # the peer's copy
-    reply: LoggedFrame | None  # the peer's DPRESPONSE
-    response: LoggedFrame | None  # the asker's copy of the DPRESPONSE
+    reply: LoggedFrame | None  # the peer's reply (DPRESPONSE, INVALID, UNKNOWN CMD ...)
+    response: LoggedFrame | None  # the asker's copy of that reply: None when it was lost
     acked: bool  # the peer's ACK reached the asker
     rejected: LoggedFrame | None  # an ENCREJ the asker got
     resent: LoggedFrame | None  # after an ENCREJ: the same query again, with the full key
@@ -221,8 +225,13 @@ class Exchange:
 
     @property
     def answer_frame(self) -> LoggedFrame | None:
-        """The DPRESPONSE, preferably as the asker got it."""
+        """The reply, preferably as the asker got it (else as the peer sent it)."""
         return self.response or self.reply
+
+    @property
+    def lost(self) -> bool:
+        """The peer replied, and the reply never reached the asker."""
+        return self.reply is not None and self.response is None
 
     @property
     def answers(self) -> tuple[LoggedAnswer, ...]:
@@ -254,7 +263,8 @@ def exchanges(
             (
                 f
                 for f in frames.get(node, ())
-                if (f.command, f.sent, f.ip) == (command, sent, ip)
+                if (f.sent, f.ip) == (sent, ip)
+                and (f.command in REPLIES if command == "reply" else f.command == command)
                 and all(getattr(f, key) == value for key, value in ids.items())
             ),
             None,
@@ -305,8 +315,8 @@ def exchanges(
                 peer=peer,
                 query=q,
                 received=find(peer, "DPDISCOVER", False, here, strans=strans),
-                reply=find(peer, "DPRESPONSE", True, here, dtrans=strans),
-                response=find(asker, "DPRESPONSE", False, q.ip, dtrans=strans),
+                reply=find(peer, "reply", True, here, dtrans=strans),
+                response=find(asker, "reply", False, q.ip, dtrans=strans),
                 acked=find(asker, "ACK", False, q.ip, dtrans=strans) is not None,
                 rejected=rejected,
                 resent=again,

@@ -23,7 +23,20 @@ from lab.topology import Topology
 
 __all__ = ["DEAD", "Capture", "Hop", "Trace", "TraceAnswer", "build"]
 
-DEAD = ("no reply", "no response", "rejected", "refused", "ttl expired", "not asked")
+DEAD = (
+    "no reply",
+    "no response",
+    "answer lost",
+    "rejected",
+    "refused",
+    "ttl expired",
+    "not asked",
+)
+# what a peer means by a reply other than DPRESPONSE
+_ODD_REPLIES = {
+    "INVALID": "it holds no such transaction",
+    "UNKNOWN CMD": "it does not know the command",
+}
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,7 @@ class _Builder:
             parsed, noted = parse_log(node, lines)
             frames[node] = [f for f in parsed if start <= f.at <= end]
             notices[node] = [n for n in noted if start <= n.at <= end]
+        self.frames = frames
         self.eids = {n.name: n.eid for n in topo.nodes}
         self.exchanges = exchanges(
             frames,
@@ -205,7 +219,8 @@ class _Builder:
             hops=self._hops(cap.origin, roots, None),
             notes=tuple(
                 f"{n} is not running ({s})" for n, s in cap.states.items() if s != "running"
-            ),
+            )
+            + self._side_transactions(),
         )
 
     def _hops(self, node: str, asked: list[Exchange], via: Exchange | None) -> tuple[Hop, ...]:
@@ -246,6 +261,20 @@ class _Builder:
     def _ending(self, x: Exchange, *, asked_on: bool) -> tuple[str, str, datetime | None]:
         """The outcome from the frames that ended the query."""
         peer, asker, frame = x.peer, x.asker, x.answer_frame
+        if frame is not None and x.lost:
+            said = _said(frame, len(x.answers))
+            ended = self._gave_up(x) or f"{asker} waited in vain"
+            return (
+                "answer lost",
+                f"{peer} replied ({said}); it never reached {asker}: {ended}",
+                (x.gave_up.at if x.gave_up else None),
+            )
+        if frame is not None and frame.command != "DPRESPONSE":
+            why = _ODD_REPLIES.get(frame.command, "an unexpected reply")
+            text = f"{peer} replied {frame.command}: {why}"
+            if frame.ie("CAUSE"):
+                text += f" ({frame.ie('CAUSE')})"
+            return "refused", text, x.response.at if x.response else None
         if frame is not None:
             closed = x.response.at if x.response else None
             hint = frame.ie("HINT") or ""
@@ -266,14 +295,34 @@ class _Builder:
         if x.rejected and not x.resent:
             why = f"{peer} does not trust {asker}, or holds another key for it"
             return "rejected", f"{peer} rejected {asker}'s key (ENCREJ): {why}", x.rejected.at
-        if x.gave_up:
-            waited = (x.gave_up.at - x.query.at).total_seconds() * 1000
-            how = "autokill" if x.gave_up.kind == "autokill" else "retransmissions"
-            text = f"{peer} never acknowledged; {asker} gave up after {waited:.0f} ms ({how})"
-            return "no reply", text, x.gave_up.at
+        if gave_up := self._gave_up(x):
+            assert x.gave_up is not None
+            return "no reply", f"{peer} never acknowledged; {gave_up}", x.gave_up.at
         if x.acked:
             return "no response", f"{peer} acknowledged but did not answer in time", None
         return "no reply", f"{peer} never acknowledged the query", None
+
+    def _side_transactions(self) -> tuple[str, ...]:
+        """Registrations and precache pushes logged during the lookup: they share the
+        peers' queues and can explain a slow or odd hop."""
+        names = {n.ip: n.name for n in self.topo.nodes}
+        what = {"REGREQ": "registered with", "PRECACHERQ": "pushed precache to"}
+        notes = []
+        for node, frames in self.frames.items():
+            for f in frames:
+                if f.sent and f.command in what:
+                    when = f.at.strftime("%H:%M:%S.%f")[:-3]
+                    notes.append(f"{node} {what[f.command]} {names.get(f.ip, f.ip)} at {when}")
+        return tuple(notes)
+
+    @staticmethod
+    def _gave_up(x: Exchange) -> str:
+        """How and when the asker gave up on `x`, or "" when its log does not say."""
+        if x.gave_up is None:
+            return ""
+        waited = (x.gave_up.at - x.query.at).total_seconds() * 1000
+        how = "autokill" if x.gave_up.kind == "autokill" else "retransmissions"
+        return f"{x.asker} gave up after {waited:.0f} ms ({how})"
 
     def _not_asked(self, node: str, asked: set[str], via: Exchange | None) -> list[Hop]:
         """Peers `node` could ask about this network but did not, with the reason."""
@@ -309,6 +358,14 @@ class _Builder:
                 why += f"; {peer.peer} is not running ({state})"
             hops.append(Hop(asker=node, peer=peer.peer, outcome=outcome, detail=why))
         return hops
+
+
+def _said(frame: LoggedFrame, answers: int) -> str:
+    if frame.command != "DPRESPONSE":
+        return frame.command
+    if cause := frame.ie("CAUSE"):
+        return f"refusing: {cause}"
+    return f"{answers} answer{'s' * (answers != 1)}" if answers else "nothing found"
 
 
 def _int(text: str | None) -> int | None:

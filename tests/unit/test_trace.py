@@ -8,7 +8,9 @@ topology, subnet, window, container states). `trace.txt` is the rendered trace.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -256,3 +258,73 @@ def test_hop_time_is_what_the_asker_waited() -> None:
     sent = datetime(2026, 1, 1, 12, 0, 0)
     hop = Hop("a", "b", "no answer", "", sent_at=sent, closed_at=sent.replace(microsecond=25000))
     assert hop.ms == pytest.approx(25) and not hop.dead
+
+
+# ---- replies other than an answer that arrives --------------------------------
+
+
+def edited(case: str, node: str, edit: Callable[[list[str]], list[str]]) -> Trace:
+    """The saved trace with one node's log lines changed, as if it had logged that."""
+    meta = json.loads((DATA / case / "capture.json").read_text())
+    topo = topology.load(ROOT / meta["topology"], name=meta["lab"], subnet=meta["subnet"])
+    saved = capture(case)
+    logs = dict(saved.logs)
+    logs[node] = tuple(edit(list(logs[node])))
+    return trace.build(topo, dataclasses.replace(saved, logs=logs))
+
+
+def without_frame(lines: list[str], command: str, view: str) -> list[str]:
+    """The lines with the first `view` block of `command` left out (as if it never came)."""
+    start = next(i for i, line in enumerate(lines) if f"{view}-Frame" in line and command in line)
+    thread = lines[start].split("VERBOSE[")[1].split("]")[0]
+    end = start + 1
+    while end < len(lines) and f"VERBOSE[{thread}]" in lines[end] and "Frame --" not in lines[end]:
+        end += 1
+    return lines[:start] + lines[end:]
+
+
+def test_an_answer_that_never_reaches_the_asker_is_lost_not_answered() -> None:
+    result = edited("seed-found", "b", lambda lines: without_frame(lines, "DPRESPONSE", "Erx"))
+    bc = next(h for h in result.walk() if (h.asker, h.peer) == ("b", "c"))
+    assert bc.outcome == "answer lost" and bc.dead
+    assert bc.detail.startswith("c replied (1 answer); it never reached b")
+    assert bc.replied_at is not None and bc.closed_at is None
+
+
+def test_the_same_answer_arriving_is_answered() -> None:
+    result = edited("seed-found", "b", lambda lines: lines)
+    bc = next(h for h in result.walk() if (h.asker, h.peer) == ("b", "c"))
+    assert bc.outcome == "answered"
+
+
+def test_a_reply_other_than_an_answer_is_named_as_it_came() -> None:
+    def invalid(lines: list[str]) -> list[str]:
+        return [line.replace("DPRESPONSE  ", "INVALID     ") for line in lines]
+
+    meta = json.loads((DATA / "seed-found" / "capture.json").read_text())
+    topo = topology.load(ROOT / meta["topology"], name=meta["lab"], subnet=meta["subnet"])
+    saved = capture("seed-found")
+    logs = {node: tuple(invalid(list(lines))) for node, lines in saved.logs.items()}
+    result = trace.build(topo, dataclasses.replace(saved, logs=logs))
+    ab = result.hops[0]
+    assert ab.outcome == "refused"
+    assert ab.detail == "b replied INVALID: it holds no such transaction"
+
+
+def test_a_registration_during_the_lookup_is_noted() -> None:
+    a_ip = "10.77.250.10"
+
+    def registers(lines: list[str]) -> list[str]:
+        at = lines[0].split("]")[0] + "]"
+        return [
+            f"{at} VERBOSE[50] pbx_dundi.c:     ETx-Frame -- OSeqno: 000 ISeqno: 000 "
+            "Type: REGREQ       (Command)",
+            f"{at} VERBOSE[50] pbx_dundi.c:           Flags: 00 STrans: 25237  "
+            f"DTrans: 00000 [{a_ip}:4520]",
+            f"{at} VERBOSE[50] pbx_dundi.c:         EXPIRATION      : 60",
+            *lines,
+        ]
+
+    result = edited("seed-found", "b", registers)
+    assert any(note.startswith("b registered with a at 13:15:43.") for note in result.notes)
+    assert not traced("seed-found").notes
