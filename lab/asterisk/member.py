@@ -22,6 +22,7 @@ __all__ = [
     "PeerTarget",
     "Target",
     "member_from_texts",
+    "peer_of",
     "read_member",
     "read_text",
     "rewrite",
@@ -44,6 +45,9 @@ class MemberPeer:
     permit: tuple[str, ...]
     qualify: bool
     order: str
+    precache: str = "none"  # as written: none, outbound, inbound (symmetric)
+    register: bool = False  # it registers its address with this peer
+    dynamic: bool = False  # `host = dynamic`: the peer registers with it
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def member_from_texts(folder: Path, files: tuple[tuple[str, str], ...]) -> Membe
         entityid=general.value("entityid") if general else "",
         mappings=tuple(mappings),
         serves=serves,
-        peers=tuple(_peer(s) for s in dundi.browse() if _EID.match(s.name)),
+        peers=tuple(peer_of(s) for s in dundi.browse() if _EID.match(s.name)),
         lookup=lookup,
         outgoing=tuple(outgoing),
         has_internal="internal" in contexts,
@@ -170,7 +174,8 @@ def _options(section: Section | None) -> tuple[Option, ...]:
     return section.options if section else ()
 
 
-def _peer(section: Section) -> MemberPeer:
+def peer_of(section: Section) -> MemberPeer:
+    """A [EID] section of dundi.conf, as pbx_dundi reads its options."""
     qualify = section.value("qualify", "no").lower()
     return MemberPeer(
         eid=section.name.lower(),
@@ -180,7 +185,15 @@ def _peer(section: Section) -> MemberPeer:
         permit=tuple(o.value for o in section.all("permit")),
         qualify=qualify not in ("no", "false", "0", ""),
         order=section.value("order", "primary").lower(),
+        precache=section.value("precache", "none").lower(),
+        register=_true(section.value("register", "no")),
+        dynamic=section.value("host", "").lower() == "dynamic",
     )
+
+
+def _true(value: str) -> bool:
+    """Asterisk's ast_true: yes, true, y, t, 1 and on."""
+    return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
 
 
 @dataclass(frozen=True)

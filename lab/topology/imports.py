@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from lab.asterisk.member import Member, read_member
-from lab.topology.model import MODELS, ORDERS, Peer
+from lab.asterisk.member import Member, MemberPeer, read_member
+from lab.topology.model import MODELS, ORDERS, PRECACHE, Peer
 from lab.topology.yamlsrc import join, listed, shown
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "lab_peer"]
 
 _KEYS = ("dir", "peers")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -77,16 +77,7 @@ class Reader:
             else:
                 p = known[str(eid).lower()]
                 self.mapped.setdefault(node, []).append((str(eid).lower(), str(target)))
-                result.append(
-                    Peer(
-                        peer=str(target),
-                        model=p.model if p.model in MODELS else "symmetric",
-                        include=p.include,
-                        permit=p.permit,
-                        qualify=p.qualify,
-                        order=p.order if p.order in ORDERS else "primary",
-                    )
-                )
+                result.append(lab_peer(p, str(target)))
         return result
 
     def read(self, node: str, spec: dict[str, Any], path: str) -> Member | None:
@@ -121,3 +112,19 @@ class Reader:
             return None
         self.members[node] = member
         return member
+
+
+def lab_peer(p: MemberPeer, node: str) -> Peer:
+    """A member's peer section as the lab's trust edge towards `node`; values pbx_dundi
+    would not accept fall back to its defaults (lint tells the member about them)."""
+    return Peer(
+        peer=node,
+        model=p.model if p.model in MODELS else "symmetric",
+        include=p.include,
+        permit=p.permit,
+        qualify=p.qualify,
+        order=p.order if p.order in ORDERS else "primary",
+        precache=p.precache if p.precache in PRECACHE else "none",
+        register=p.register,
+        dynamic=p.dynamic,
+    )

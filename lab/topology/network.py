@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from lab.asterisk.conf import Section, parse
-from lab.asterisk.member import Member, includer, read_member
+from lab.asterisk.member import Member, includer, peer_of, read_member
 from lab.errors import Problem, TopologyError
+from lab.topology.imports import lab_peer
 from lab.topology.model import (
     EID,
-    MODELS,
-    ORDERS,
     VERSIONS,
     Imported,
     Node,
@@ -48,7 +47,6 @@ NETWORK_KEYS = ("name", "description", "subnet", "number_length", "networks", "m
 MEMBER_KEYS = ("version", "numbers", "skip")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_TRUE = ("yes", "true", "on", "1", "y")
 
 
 @dataclass(frozen=True)
@@ -355,23 +353,7 @@ def _peers(
             what = "this member itself" if other is m else "no member of the network"
             report.note(where, s.line, f"[{s.name}]: {what} has entity ID {eid}: left out")
             continue
-        model = s.value("model").lower()
-        precache = s.value("precache", "none").lower()
-        peers.append(
-            Peer(
-                peer=other.node,
-                model=model if model in MODELS else "symmetric",
-                include=_names(s, "include"),
-                permit=_names(s, "permit"),
-                qualify=s.value("qualify", "no").lower() not in ("no", "false", "0", ""),
-                order=s.value("order", "primary").lower()
-                if s.value("order", "primary").lower() in ORDERS
-                else "primary",
-                precache=precache if precache in ("outbound", "inbound") else "none",
-                register=s.value("register").lower() in _TRUE,
-                dynamic=s.value("host").lower() == "dynamic",
-            )
-        )
+        peers.append(lab_peer(peer_of(s), other.node))
         mapped.append((eid, other.node))
         if inkey := s.value("inkey"):
             keys[f"{inkey}.pub"] = other.node

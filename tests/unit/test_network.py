@@ -154,3 +154,28 @@ def test_a_diff_with_no_change_passes_and_a_new_lint_error_fails() -> None:
     moved = Finding("/y/golf/dundi.conf", 31, "warning", "DL406", "m", "f")  # a line above changed
     assert diff.compare(same, same, [], [error]).failed
     assert not diff.compare(same, same, [warning], [moved]).changed
+
+
+def test_an_imported_members_dynamic_peer_makes_the_generated_side_register(
+    tmp_path: Path,
+) -> None:
+    member = tmp_path / "m"
+    member.mkdir()
+    (member / "dundi.conf").write_text(
+        "[general]\nentityid = 02:00:00:00:00:09\n\n[02:00:00:00:00:01]\nmodel = outbound\n"
+        "host = dynamic\ninkey = a\noutkey = m\ninclude = all\n"
+        "precache = outbound\n\n[mappings]\n"
+        "network1 => ctx,0,IAX2,dundi:${SECRET}@${IPADDR}/${NUMBER}\n"
+    )
+    (member / "iax.conf").write_text("[dundi]\ntype = user\ndbsecret = dundi/secret\n")
+    (member / "extensions.conf").write_text("[ctx]\nexten => _2XXXXXXXX,1,NoOp\n")
+    (tmp_path / "lab.yaml").write_text(
+        "networks: [network1]\nnodes:\n  a: {serves: {network1: [_1XXXXXXXX]}}\n"
+        '  m: {import: {dir: m, peers: {"02:00:00:00:00:01": a}}}\n'
+    )
+    topo = topology.load(tmp_path / "lab.yaml")
+    [m_side] = topo.node("m").peers
+    [a_side] = topo.node("a").peers
+    assert (m_side.dynamic, m_side.register, m_side.precache) == (True, False, "outbound")
+    assert (a_side.peer, a_side.register, a_side.dynamic) == ("m", True, False)
+    assert (a_side.model, a_side.precache, a_side.permit) == ("inbound", "inbound", ("all",))
