@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "QUERIES",
     "REPLIES",
     "Exchange",
     "LoggedAnswer",
@@ -57,6 +58,8 @@ _ANSWER = re.compile(
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
+# the frames that ask about a number: a lookup, and a precache push of its answers
+QUERIES = ("DPDISCOVER", "PRECACHERQ")
 # the frames that end a transaction someone else started (an ACK only acknowledges)
 REPLIES = ("DPRESPONSE", "EIDRESPONSE", "PRECACHERP", "REGRESPONSE", "INVALID", "UNKNOWN CMD")
 
@@ -210,11 +213,12 @@ def _notice(node: str, at: datetime, text: str) -> Notice | None:
 
 @dataclass(frozen=True)
 class Exchange:
-    """One DPDISCOVER as both ends logged it, and how it ended for the asker."""
+    """One DPDISCOVER (or PRECACHERQ) as both ends logged it, and how it ended for the
+    asker."""
 
     asker: str
     peer: str  # a node name, or the address when it is no lab node
-    query: LoggedFrame  # the asker's DPDISCOVER
+    query: LoggedFrame  # the asker's DPDISCOVER or PRECACHERQ
     received: LoggedFrame | None  # the peer's copy
     reply: LoggedFrame | None  # the peer's reply (DPRESPONSE, INVALID, UNKNOWN CMD ...)
     response: LoggedFrame | None  # the asker's copy of that reply: None when it was lost
@@ -248,7 +252,8 @@ def exchanges(
     addresses: Mapping[str, str],
     eids: Mapping[str, str],
 ) -> list[Exchange]:
-    """Every DPDISCOVER for `number@context` any node sent, with the other end's frames.
+    """Every DPDISCOVER or PRECACHERQ for `number@context` any node sent, with the other
+    end's frames.
 
     Frames pair up by address and transaction number: the query carries the
     asker's STrans, the response and ACKs carry it back as DTrans. A peer that
@@ -304,7 +309,7 @@ def exchanges(
         for q in sent:
             wanted = (q.ie("CALLED NUMBER"), q.ie("CALLED CONTEXT")) == (number, context)
             key = (asker, q.ip, q.strans)
-            if not (q.sent and q.command == "DPDISCOVER" and wanted) or key in found:
+            if not (q.sent and q.command in QUERIES and wanted) or key in found:
                 continue  # (a second copy is an unencrypted retransmission)
             peer, here = names.get(q.ip, q.ip), addresses.get(asker, "")
             rejected = find(asker, "ENCREJ", False, q.ip, dtrans=q.strans)
@@ -314,7 +319,7 @@ def exchanges(
                 asker=asker,
                 peer=peer,
                 query=q,
-                received=find(peer, "DPDISCOVER", False, here, strans=strans),
+                received=find(peer, q.command, False, here, strans=strans),
                 reply=find(peer, "reply", True, here, dtrans=strans),
                 response=find(asker, "reply", False, q.ip, dtrans=strans),
                 acked=find(asker, "ACK", False, q.ip, dtrans=strans) is not None,

@@ -173,7 +173,7 @@ class _Builder:
             notices[node] = [n for n in noted if start <= n.at <= end]
         self.frames = frames
         self.eids = {n.name: n.eid for n in topo.nodes}
-        self.exchanges = exchanges(
+        found = exchanges(
             frames,
             notices,
             capture.number,
@@ -181,6 +181,8 @@ class _Builder:
             {n.name: n.ip for n in topo.nodes},
             self.eids,
         )
+        self.exchanges = [x for x in found if x.query.command == "DPDISCOVER"]
+        self.pushes = [x for x in found if x.query.command != "DPDISCOVER"]
         self.parents = {id(x): self._parent(x) for x in self.exchanges}
 
     def _parent(self, x: Exchange) -> Exchange | None:
@@ -269,7 +271,7 @@ class _Builder:
                 f"{peer} replied ({said}); it never reached {asker}: {ended}",
                 (x.gave_up.at if x.gave_up else None),
             )
-        if frame is not None and frame.command != "DPRESPONSE":
+        if frame is not None and frame.command not in ("DPRESPONSE", "PRECACHERP"):
             why = _ODD_REPLIES.get(frame.command, "an unexpected reply")
             text = f"{peer} replied {frame.command}: {why}"
             if frame.ie("CAUSE"):
@@ -306,13 +308,20 @@ class _Builder:
         """Registrations and precache pushes logged during the lookup: they share the
         peers' queues and can explain a slow or odd hop."""
         names = {n.ip: n.name for n in self.topo.nodes}
-        what = {"REGREQ": "registered with", "PRECACHERQ": "pushed precache to"}
         notes = []
         for node, frames in self.frames.items():
             for f in frames:
-                if f.sent and f.command in what:
-                    when = f.at.strftime("%H:%M:%S.%f")[:-3]
-                    notes.append(f"{node} {what[f.command]} {names.get(f.ip, f.ip)} at {when}")
+                if f.sent and f.command == "REGREQ":
+                    notes.append(f"{node} registered with {names.get(f.ip, f.ip)} at {_hms(f.at)}")
+        for x in self.pushes:
+            number = x.query.ie("CALLED NUMBER")
+            outcome, detail, _ = self._ending(x, asked_on=False)
+            if outcome in ("answered", "no answer"):  # a PRECACHERP without a cause
+                count = len(x.query.all("ANSWER"))
+                detail = f"{x.peer} took {count} answer{'s' * (count != 1)} (PRECACHERP)"
+            notes.append(
+                f"{x.asker} pushed {number} to {x.peer} (precache) at {_hms(x.query.at)}: {detail}"
+            )
         return tuple(notes)
 
     @staticmethod
@@ -360,8 +369,12 @@ class _Builder:
         return hops
 
 
+def _hms(at: datetime) -> str:
+    return at.strftime("%H:%M:%S.%f")[:-3]
+
+
 def _said(frame: LoggedFrame, answers: int) -> str:
-    if frame.command != "DPRESPONSE":
+    if frame.command not in ("DPRESPONSE", "PRECACHERP"):
         return frame.command
     if cause := frame.ie("CAUSE"):
         return f"refusing: {cause}"

@@ -328,3 +328,81 @@ def test_a_registration_during_the_lookup_is_noted() -> None:
     result = edited("seed-found", "b", registers)
     assert any(note.startswith("b registered with a at 13:15:43.") for note in result.notes)
     assert not traced("seed-found").notes
+
+
+def _frame(at: str, thread: int, view: str, command: str, flags: str, *ies: str) -> list[str]:
+    head = f"[2026-11-30 {at}] VERBOSE[{thread}] pbx_dundi.c: "
+    kind = "Response" if command.endswith("RP") else "Command"
+    return [
+        f"{head}    {view}-Frame -- OSeqno: 000 ISeqno: 000 Type: {command:<12} ({kind})",
+        f"{head}          Flags: 00 {flags}",
+        *(f"{head}        {ie}" for ie in ies),
+        head,
+    ]
+
+
+PUSH = (
+    "VERSION         : 1",
+    "ENTITY IDENT    : 02:00:00:00:00:01",
+    "CALLED NUMBER   : 555000999",
+    "CALLED CONTEXT  : network1",
+    "TTL             : 32",
+    "ANSWER          : [EXISTS|CANMATCH] 0 <IAX/dundi:c2VjcmV0@10.66.31.10/555000999> "
+    "from [02:00:00:00:00:01]",
+    "EXPIRATION      : 30",
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "arrives", "said"),
+    [
+        (
+            ("CAUSE           : NOAUTH: Permission to context denied",),
+            True,
+            "y refused the query: NOAUTH: Permission to context denied",
+        ),
+        ((), True, "y took 1 answer (PRECACHERP)"),
+        ((), False, "y replied (nothing found); it never reached x: x waited in vain"),
+    ],
+)
+def test_a_precache_push_during_the_lookup_is_noted_with_the_reply_as_it_came(
+    tmp_path: Path, reply: tuple[str, ...], arrives: bool, said: str
+) -> None:
+    (tmp_path / "lab.yaml").write_text(
+        "networks: [network1]\nnodes:\n"
+        "  x: {eid: '02:00:00:00:00:01', serves: {network1: [_555XXXXXX]}}\n"
+        "  y: {eid: '02:00:00:00:00:02', peers: [{node: x}]}\n"
+    )
+    topo = topology.load(tmp_path / "lab.yaml", name="pc", subnet="10.66.31.0/24")
+    assert (topo.node("x").ip, topo.node("y").ip) == ("10.66.31.10", "10.66.31.11")
+    query = "STrans: 04526  DTrans: 00000"
+    answer = "STrans: 28702  DTrans: 04526"
+    x_log = _frame("04:31:40.309", 51, "ETx", "PRECACHERQ", f"{query} [10.66.31.11:4520]", *PUSH)
+    if arrives:
+        x_log += _frame(
+            "04:31:40.311", 51, "Erx", "PRECACHERP", f"{answer} [10.66.31.11:4520]", *reply
+        )
+    y_log = _frame(
+        "04:31:40.310", 50, "Erx", "PRECACHERQ", f"{query} [10.66.31.10:4520]", *PUSH
+    ) + _frame("04:31:40.310", 50, "ETx", "PRECACHERP", f"{answer} [10.66.31.10:4520]", *reply)
+    window = (parse_time("2026-11-30 04:31:40.000"), parse_time("2026-11-30 04:31:41.000"))
+    capture = Capture(
+        lab="pc",
+        number="555000999",
+        network="network1",
+        origin="y",
+        started_at=window[0],
+        ended_at=window[1],
+        lookup_output="DUNDi lookup returned no results.\nDUNDi lookup completed in 3 ms\n",
+        wall_ms=1.0,
+        logs={"x": tuple(x_log), "y": tuple(y_log)},
+        peers={
+            "y": "EID                  Host          Port   Model      AvgTime  Status\n"
+            "02:00:00:00:00:01    10.66.31.10  (S) 4520   Symmetric  1 ms     OK (1 ms)\n"
+            "1 dundi peers [1 online, 0 offline, 0 unmonitored]\n"
+        },
+        states={"x": "running", "y": "running"},
+    )
+    result = trace.build(topo, capture)
+    assert result.hops == () or all(h.peer != "y" for h in result.walk())
+    assert result.notes == (f"x pushed 555000999 to y (precache) at 04:31:40.309: {said}",)
