@@ -23,10 +23,17 @@ __all__ = [
     "Option",
     "Section",
     "Stray",
+    "ast_true",
     "dialplan",
     "load",
     "parse",
 ]
+
+
+def ast_true(value: str) -> bool:
+    """A yes/no option as Asterisk's ast_true reads it: yes, true, y, t, 1 and on."""
+    return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
+
 
 _HEADER = re.compile(r"^\[(?P<name>[^\]]*)\]\s*(?:\((?P<marks>[^)]*)\))?\s*$")
 _DIRECTIVE = re.compile(r"^#\s*(?P<kind>include|tryinclude|exec)\s+(?P<target>.*)$")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.asterisk.conf import ConfFile, Includer, Option, Section, dialplan, parse
+from lab.asterisk.conf import ConfFile, Includer, Option, Section, ast_true, dialplan, parse
 
 __all__ = [
     "MEMBER_FILES",
@@ -186,14 +186,9 @@ def peer_of(section: Section) -> MemberPeer:
         qualify=qualify not in ("no", "false", "0", ""),
         order=section.value("order", "primary").lower(),
         precache=section.value("precache", "none").lower(),
-        register=_true(section.value("register", "no")),
+        register=ast_true(section.value("register", "no")),
         dynamic=section.value("host", "").lower() == "dynamic",
     )
-
-
-def _true(value: str) -> bool:
-    """Asterisk's ast_true: yes, true, y, t, 1 and on."""
-    return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
 
 
 @dataclass(frozen=True)

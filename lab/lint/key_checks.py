@@ -133,13 +133,19 @@ def identity(node: LintNode, lab: LintLab) -> Iterator[Finding]:
 
 
 def trust(node: LintNode, lab: LintLab) -> Iterator[Finding]:
-    """DL204, DL409: trust and permissions the other side does not return."""
+    """DL204, DL409-DL412: trust, permissions, precache and registration the other side
+    does not return."""
     for peer, other in lab.lab_peers(node):
         if (theirs := other.peer_for(node.eid)) is None:
             yield finding("DL204", peer.section, peer=other.files.name, eid=other.eid, own=node.eid)
             continue
+        names = {"peer": other.files.name, "own": node.eid}
         for network in sorted(node.networks()):
             if peer.includes(network) and not theirs.permits(network):
-                yield finding(
-                    "DL409", peer.section, peer=other.files.name, network=network, own=node.eid
-                )
+                yield finding("DL409", peer.section, network=network, **names)
+            if peer.pushes(network) and not theirs.takes_pushes(network):
+                yield finding("DL410", peer.section, network=network, **names)
+        if peer.dynamic and not theirs.registers:
+            yield finding("DL411", peer.section, eid=peer.section.name, **names)
+        if peer.registers and not theirs.dynamic:
+            yield finding("DL412", peer.section, expiration=60, **names)

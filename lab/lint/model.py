@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lab import topology
-from lab.asterisk.conf import ConfFile, Extension, Option, Section, dialplan
+from lab.asterisk.conf import ConfFile, Extension, Option, Section, ast_true, dialplan
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -110,6 +110,24 @@ class LintPeer:
     def permits(self, network: str) -> bool:
         """The peer may ask this node about `network`."""
         return bool(self.model & IN) and _has_permission(self.permit, network)
+
+    def pushes(self, network: str) -> bool:
+        """This node pushes its answers for `network` to the peer (precache)."""
+        return bool(self.precache & OUT) and _has_permission(self.permit, network)
+
+    def takes_pushes(self, network: str) -> bool:
+        """The peer may push answers for `network` to this node."""
+        return bool(self.precache & IN) and _has_permission(self.include, network)
+
+    @property
+    def dynamic(self) -> bool:
+        """`host = dynamic`: the peer's address comes from its registrations."""
+        return self.section.value("host").lower() == "dynamic"
+
+    @property
+    def registers(self) -> bool:
+        """`register = yes`: this node registers its address with the peer."""
+        return ast_true(self.section.value("register"))
 
     def names(self) -> Iterator[tuple[str, Option]]:
         """Network names the section writes (not `all`), with their lines."""

@@ -199,6 +199,25 @@ RULES: dict[str, tuple[Severity, str, str]] = {
         "(model inbound or symmetric, and permit=), so {peer} refuses those queries",
         "add permit = {network} there, or noinclude = {network} here",
     ),
+    "DL410": (
+        "error",
+        "this node pushes {network} to {peer} (precache outbound), but {peer}'s [{own}] section "
+        "does not take pushes for it (precache inbound or symmetric, and include=), so {peer} "
+        "answers every push with NOAUTH 'Permission to context denied'",
+        "add precache = inbound and include = {network} there, or remove precache here",
+    ),
+    "DL411": (
+        "error",
+        "peer {eid} has host = dynamic, but {peer}'s [{own}] section has no register = yes: "
+        "this node never learns {peer}'s address, so it never asks or qualifies it",
+        "add register = yes to {peer}'s [{own}] section, or write {peer}'s address here",
+    ),
+    "DL412": (
+        "error",
+        "this node registers with {peer} (register = yes), but {peer}'s [{own}] section has a "
+        "fixed host: {peer} refuses the registration with NOAUTH every {expiration} s",
+        "write host = dynamic in {peer}'s [{own}] section, or remove register = yes here",
+    ),
     "DL501": (
         "error",
         "ttl '{value}' is out of range: pbx_dundi warns ('is not a valid TTL') and keeps the "
