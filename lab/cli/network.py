@@ -11,7 +11,7 @@ import click
 
 from lab.cli.app import event_printer, fail, main, name_option, note, resolve_name, say
 from lab.cli.display import print_view, reach_table
-from lab.core.events import Event, Listener, Note, StageDone
+from lab.core.events import Event, Listener, Note
 from lab.core.running import Lab
 from lab.observe import diff, heatmap, reach
 from lab.topology import network
@@ -104,8 +104,7 @@ def _quiet_printer() -> Listener:
     show = event_printer()
 
     def printer(event: Event) -> None:
-        ready = isinstance(event, StageDone) and event.stage == "links"
-        if ready or (isinstance(event, Note) and event.text.startswith("network:")):
+        if isinstance(event, Note) and event.text.startswith(("network:", "base:", "head:")):
             show(event)
 
     return printer
@@ -131,7 +130,7 @@ def _as_text(result: diff.Diff) -> list[str]:
             lines += [f"  {line}" for line in found]
     if not result.changed:
         lines.append("no change: every route and every lint finding is as it was")
-    lines.append("FAIL: a route is lost or a lint error is new" if result.failed else "ok")
+    lines.append(result.verdict)
     return lines
 
 

@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from lab import lint
 from lab.core import pipeline
-from lab.core.events import Listener, ignore
+from lab.core.events import Listener, Note, ignore
 from lab.core.running import Lab
 from lab.errors import LabError
 from lab.lint import Finding
@@ -61,6 +62,14 @@ class Diff:
     def failed(self) -> bool:
         """A route lost, or a lint error that was not there before."""
         return bool(self.lost) or any(" error " in line for line in self.lint_new)
+
+    @property
+    def verdict(self) -> str:
+        """One line: why the diff fails, or that it passes."""
+        errors = sum(" error " in line for line in self.lint_new)
+        why = [f"{len(self.lost)} route{'s' * (len(self.lost) != 1)} lost"] if self.lost else []
+        why += [f"{errors} new lint error{'s' * (errors != 1)}"] if errors else []
+        return f"FAIL: {', '.join(why)}" if why else "ok: no route lost, no new lint error"
 
     @property
     def changed(self) -> bool:
@@ -165,12 +174,17 @@ def _labs(tops: dict[str, Topology], root: Path, on_event: Listener) -> Iterator
     errors: list[BaseException] = []
 
     def up(side: str) -> None:
+        started = time.monotonic()
         try:
             labs[side] = pipeline.bring_up(
                 tops[side], pipeline.Options(root=root / side, lint=False), on_event=on_event
             )
         except BaseException as exc:  # reported below, after both tried
             errors.append(exc)
+        else:
+            took = time.monotonic() - started
+            count = len(tops[side].nodes)
+            on_event(Note(f"{side}: lab {tops[side].name} up, {count} nodes, in {took:.1f} s"))
 
     threads = [threading.Thread(target=up, args=(side,)) for side in tops]
     for t in threads:

@@ -141,7 +141,7 @@ def test_a_diff_names_routes_lost_gained_moved_and_rerouted() -> None:
     assert [(c.asker, c.prefix) for c in result.gained] == [("a", "p3")]
     assert [(c.asker, c.prefix) for c in result.elsewhere] == [("b", "p1")]
     assert [str(c) for c in result.paths] == ["a → p1: a → b → c → a → x → c"]
-    assert result.failed
+    assert result.failed and result.verdict == "FAIL: 2 routes lost"
 
 
 def test_a_diff_with_no_change_passes_and_a_new_lint_error_fails() -> None:
@@ -152,7 +152,8 @@ def test_a_diff_with_no_change_passes_and_a_new_lint_error_fails() -> None:
     error = Finding("/x/golf/dundi.conf", 30, "error", "DL401", "m", "f")
     warning = Finding("/x/golf/dundi.conf", 30, "warning", "DL406", "m", "f")
     moved = Finding("/y/golf/dundi.conf", 31, "warning", "DL406", "m", "f")  # a line above changed
-    assert diff.compare(same, same, [], [error]).failed
+    assert diff.compare(same, same, [], [error]).verdict == "FAIL: 1 new lint error"
+    assert diff.compare(same, same, [], [warning]).verdict == "ok: no route lost, no new lint error"
     assert not diff.compare(same, same, [warning], [moved]).changed
 
 
