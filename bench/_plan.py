@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, replace
 
 VERSION = "22"
-SECTIONS = ("build", "up", "chain", "scenario")
+SECTIONS = ("build", "up", "chain", "scenario", "network")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Plan:
     batch_runs: dict[int, int]
     cold: bool
     sections: tuple[str, ...]
+    network_runs: int = 3
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -29,7 +30,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
             f"error: unknown section(s) {', '.join(sorted(unknown))} (valid: {', '.join(SECTIONS)})"
         )
     if args.quick:
-        plan = Plan((4, 16), {4: 1, 16: 1}, 1, 1, (10,), {10: 1}, args.cold, sections)
+        plan = Plan((4, 16), {4: 1, 16: 1}, 1, 1, (10,), {10: 1}, args.cold, sections, 1)
     else:
         plan = Plan(
             (4, 16, 50), {4: 3, 16: 3, 50: 2}, 5, 5, (10, 50), {10: 3, 50: 2}, args.cold, sections

@@ -40,6 +40,7 @@ from lab.runtime import backend
 
 from _chain import bench_chain, bench_scenario
 from _machine import ROOT, docker, git, machine_state
+from _network import bench_network
 from _plan import SECTIONS, VERSION, Plan, plan_from
 from _results import Results, log, plot, table
 from _up import bench_build, bench_up
@@ -108,6 +109,7 @@ def run_sections(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None
         "up": lambda: bench_up(res, plan, tmp, created),
         "chain": lambda: bench_chain(res, plan, tmp, created),
         "scenario": lambda: bench_scenario(res, tmp, created),
+        "network": lambda: bench_network(res, plan, tmp, created),
     }
     for section in plan.sections:
         try:

@@ -15,11 +15,12 @@ from typing import Any, NoReturn
 
 import click
 
-from lab import __version__
+from lab import __version__, topology
 from lab.core.events import Event, LintDone, NodeStarted, Note, StageDone
 from lab.errors import LabError, LintFailed
 from lab.lint import format_findings
 from lab.runtime.protocol import Backend, backend
+from lab.topology import Topology, network
 
 DEFAULT_TOPOLOGY = "scenarios/seed-chain.yaml"
 
@@ -38,6 +39,16 @@ def say(text: str = "") -> None:
 def note(text: str) -> None:
     """A line about the command's progress (stderr)."""
     click.echo(_plain(text), err=True)
+
+
+def load_topology(source: str, *, name: str | None = None, subnet: str | None = None) -> Topology:
+    """A topology file, or a network folder (its notes on stderr)."""
+    if Path(source).is_dir():
+        topo, findings = network.load_network(Path(source), name=name, subnet=subnet)
+        for finding in findings:
+            note(f"network: {finding}")
+        return topo
+    return topology.load(source, name=name, subnet=subnet)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -138,7 +138,12 @@ def reach_table(matrix: Matrix) -> Group:
     ]
     counts = ", ".join(f"{n} {v}" for v, n in sorted(matrix.counts().items()) if v != "SELF")
     calls = " with calls" if matrix.calls else ""
-    summary = Text(f"{counts}{calls} ({matrix.seconds:.1f} s)")
+    again = (
+        f"; {matrix.rechecked} lookups that found nothing asked again alone"
+        if matrix.rechecked
+        else ""
+    )
+    summary = Text(f"{counts}{calls} ({matrix.seconds:.1f} s{again})")
     return Group(table, *(Text(line) for line in lines), summary)
 
 

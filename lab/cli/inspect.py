@@ -10,7 +10,7 @@ import click
 
 from lab import lint, topology
 from lab.asterisk.member import read_member
-from lab.cli.app import fail, main, name_option, note, resolve_name, say
+from lab.cli.app import fail, load_topology, main, name_option, note, resolve_name, say
 from lab.core.running import Lab
 from lab.errors import TopologyError
 from lab.observe import capture, graph, trace
@@ -18,11 +18,11 @@ from lab.paths import LabPaths
 
 
 @main.command()
-@click.argument("topology_file", type=click.Path(dir_okay=False))
+@click.argument("topology_file", type=click.Path(exists=True))
 def validate(topology_file: str) -> None:
-    """Check a topology file and print every problem found."""
+    """Check a topology file (or a network folder) and print every problem found."""
     try:
-        topo = topology.load(topology_file)
+        topo = load_topology(topology_file)
     except TopologyError as exc:
         fail(str(exc))
     say(
@@ -32,7 +32,7 @@ def validate(topology_file: str) -> None:
 
 
 @main.command("lint")
-@click.argument("topology_file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("topology_file", required=False, type=click.Path(exists=True))
 @click.option(
     "--dir",
     "lab_dir",
@@ -55,12 +55,15 @@ def validate(topology_file: str) -> None:
 def lint_command(
     topology_file: str | None, lab_dir: str | None, number_length: int | None, version: str
 ) -> None:
-    """Check the Asterisk configs of TOPOLOGY_FILE (as rendered) or of --dir for the
-    mistakes that break DUNDi networks; exit 1 if there are errors."""
+    """Check the Asterisk configs of TOPOLOGY_FILE (as rendered), of a network folder (the
+    members' files as they wrote them) or of --dir for the mistakes that break DUNDi
+    networks; exit 1 if there are errors."""
     if (topology_file is None) == (lab_dir is None):
-        fail("lint needs a TOPOLOGY_FILE or --dir LABDIR (one of them)")
+        fail("lint needs a TOPOLOGY_FILE, a network folder or --dir LABDIR (one of them)")
     if lab_dir is not None:
         findings = lint.lint_dir(Path(lab_dir), number_length=number_length, version=version)
+    elif Path(str(topology_file)).is_dir():
+        findings = lint.lint_members(load_topology(str(topology_file)))
     else:
         findings = lint.lint_topology(topology.load(str(topology_file)))
     for line in lint.format_findings(findings, relative_to=Path.cwd()):
@@ -125,7 +128,7 @@ def trace_command(target: str, from_node: str, as_json: bool, name: str | None) 
 
 
 @main.command("graph")
-@click.argument("topology_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("topology_file", required=False, type=click.Path(exists=True))
 @click.option(
     "--format",
     "fmt",
@@ -148,7 +151,7 @@ def graph_command(
     """
     versions: dict[str, str] = {}
     if topology_file:
-        topo = topology.load(topology_file)
+        topo = load_topology(topology_file)
     else:
         lab = Lab.attach(resolve_name(name))
         topo = lab.topology

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
-from lab import topology
 from lab.cli.app import (
     DEFAULT_TOPOLOGY,
     engine,
     event_printer,
     fail,
+    load_topology,
     main,
     name_option,
     note,
@@ -251,7 +251,7 @@ def logs(node_name: str | None, all_nodes: bool, follow: bool, raw: bool, name: 
 
 
 @main.command("render")
-@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(dir_okay=False))
+@click.argument("topology_file", default=DEFAULT_TOPOLOGY, type=click.Path(exists=True))
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network.")
 @click.option(
@@ -264,7 +264,7 @@ def render_command(
     topology_file: str, name: str | None, subnet: str | None, out_dir: str | None
 ) -> None:
     """Write every node's configs and keys, and a compose project; start nothing."""
-    topo = topology.load(topology_file, name=name, subnet=subnet)
+    topo = load_topology(topology_file, name=name, subnet=subnet)
     paths = LabPaths.of(topo.name, Path(out_dir).absolute() if out_dir else None)
     pipeline.render_only(topo, paths)
     say(f"rendered {len(topo.nodes)} nodes into {paths.root}")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,54 +150,40 @@ def run(
     lints = {side: lint.lint_members(topo) for side, topo in tops.items()}
     with tempfile.TemporaryDirectory(prefix="dundi-lab-diff-") as tmp:
         where = root or Path(tmp)
-        with _labs(tops, where, on_event) as labs:
-            matrices: dict[str, reach.Matrix] = {}
-
-            def compute(side: str) -> None:
-                matrices[side] = reach.compute(labs[side], calls=calls)
-
-            threads = [threading.Thread(target=compute, args=(side,)) for side in labs]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-    if set(matrices) != {"base", "head"}:
-        raise LabError("a matrix could not be computed (see the errors above)")
+        with _labs(tops, where, on_event) as labs, ThreadPoolExecutor(len(labs)) as pool:
+            jobs = {
+                side: pool.submit(reach.compute, lab, calls=calls) for side, lab in labs.items()
+            }
+            matrices = {side: job.result() for side, job in jobs.items()}
     return compare(matrices["base"], matrices["head"], lints["base"], lints["head"])
 
 
 @contextmanager
 def _labs(tops: dict[str, Topology], root: Path, on_event: Listener) -> Iterator[dict[str, Lab]]:
     """Both labs up at once (lint reported, never blocking: a diff shows what a broken file
-    does); both always taken down."""
-    labs: dict[str, Lab] = {}
-    errors: list[BaseException] = []
+    does); both always taken down, also when one fails to come up or on Ctrl-C (a lab still
+    coming up is waited for, then taken down)."""
 
-    def up(side: str) -> None:
+    def up(side: str) -> Lab:
         started = time.monotonic()
-        try:
-            labs[side] = pipeline.bring_up(
-                tops[side], pipeline.Options(root=root / side, lint=False), on_event=on_event
-            )
-        except BaseException as exc:  # reported below, after both tried
-            errors.append(exc)
-        else:
-            took = time.monotonic() - started
-            count = len(tops[side].nodes)
-            on_event(Note(f"{side}: lab {tops[side].name} up, {count} nodes, in {took:.1f} s"))
+        lab = pipeline.bring_up(
+            tops[side], pipeline.Options(root=root / side, lint=False), on_event=on_event
+        )
+        took, count = time.monotonic() - started, len(tops[side].nodes)
+        on_event(Note(f"{side}: lab {tops[side].name} up, {count} nodes, in {took:.1f} s"))
+        return lab
 
-    threads = [threading.Thread(target=up, args=(side,)) for side in tops]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    try:
-        if errors:
-            raise errors[0]
-        yield labs
-    finally:
-        for lab in labs.values():
-            lab.down()
+    with ThreadPoolExecutor(len(tops)) as pool:
+        coming = {side: pool.submit(up, side) for side in tops}
+        try:
+            yield {side: job.result() for side, job in coming.items()}
+        finally:
+            for job in coming.values():
+                try:
+                    lab = job.result()
+                except BaseException:
+                    continue
+                lab.down()
 
 
 def checkout(folder: Path, revision: str, dest: Path) -> Path:

@@ -18,6 +18,7 @@ peer it came from), so no debug logging is needed.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ class Matrix:
     cells: tuple[Cell, ...]
     calls: bool
     seconds: float
+    rechecked: int = 0  # lookups that found nothing in the burst, asked again alone
 
     def cell(self, asker: str, prefix: str) -> Cell:
         return next(c for c in self.cells if c.asker == asker and c.prefix == prefix)
@@ -140,23 +142,49 @@ def compute(
     started = time.monotonic()
     topo = lab.topology
     found = prefixes(topo)
-    asked = {n.name: [p for p in found if n.name not in p.owners] for n in topo.nodes}
     # Members ask in parallel, each one prefix at a time (a lookup's path is read from the
-    # caches before the member's next lookup can change them). Every lookup as the switch
-    # does it comes before any bypassing one: a bypassing lookup leaves "nobody has it" in
-    # the caches of the hops it crossed, which would hide from the lookups after it what
-    # only a cache holds (numbers pushed with precache).
+    # caches before the member's next lookup can change them), each starting at another
+    # prefix, and never two members the same number at once: pbx_dundi makes a query that
+    # meets a similar one in flight wait for it (spinning) and take its cached result, which
+    # can be "nothing" for the path the first one took. Every lookup as the switch does it
+    # comes before any bypassing one: a bypassing lookup leaves "nobody has it" in the
+    # caches of the hops it crossed, which would hide from the lookups after it what only a
+    # cache holds (numbers pushed with precache).
+    asked = {
+        n.name: [p for p in found[i:] + found[:i] if n.name not in p.owners]
+        for i, n in enumerate(topo.nodes)
+    }
+    locks = {p.label: threading.Lock() for p in found}
+
+    def one_at_a_time(look: Callable[[Lab, str, Prefix], _Looked]) -> Callable[[str], Any]:
+        def member(asker: str) -> tuple[str, dict[str, _Looked]]:
+            results = {}
+            for p in asked[asker]:
+                with locks[p.label]:
+                    results[p.label] = look(lab, asker, p)
+            return asker, results
+
+        return member
+
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(asked)))) as pool:
-        cached = dict(pool.map(lambda m: (m, [_cached(lab, m, p) for p in asked[m]]), asked))
-        bypass = dict(pool.map(lambda m: (m, [_bypass(lab, m, p) for p in asked[m]]), asked))
+        cached = dict(pool.map(one_at_a_time(_cached), asked))
+        bypass = dict(pool.map(one_at_a_time(_bypass), asked))
+        # A burst of lookups makes pbx_dundi cache "nobody has it" for answers a quiet
+        # network finds (a transit node's reply while it was busy): every lookup that found
+        # nothing is asked again, alone, once those entries are gone; first the ones as the
+        # switch does them, then the bypassing ones (see above).
+        rechecked = 0
+        for results, look in ((cached, _cached), (bypass, _bypass)):
+            again = [(m, p) for m in asked for p in asked[m] if results[m][p.label].missed]
+            rechecked += len(again)
+            if again:
+                list(pool.map(lambda m: _forget_misses(lab, m), asked))
+                for m, p in again:
+                    results[m][p.label] = look(lab, m, p)
         list(pool.map(lambda m: _forget_misses(lab, m), asked))
     cells = []
     for node in topo.nodes:
-        mine = asked[node.name]
-        looked = {
-            p.label: (c, b)
-            for p, c, b in zip(mine, cached[node.name], bypass[node.name], strict=True)
-        }
+        looked = {label: (c, bypass[node.name][label]) for label, c in cached[node.name].items()}
         for prefix in found:
             if prefix.label in looked:
                 cell = _judge(lab, node.name, prefix, *looked[prefix.label], calls)
@@ -171,6 +199,7 @@ def compute(
         cells=tuple(cells),
         calls=calls,
         seconds=time.monotonic() - started,
+        rechecked=rechecked,
     )
 
 
@@ -182,6 +211,11 @@ class _Looked:
     ms: int | None = None
     path: tuple[str, ...] = ()
     error: str = ""
+
+    @property
+    def missed(self) -> bool:
+        """Nobody answered (and the reply was read)."""
+        return not self.by and not self.error
 
 
 def _cached(lab: Lab, asker: str, prefix: Prefix) -> _Looked:
@@ -329,4 +363,5 @@ def from_json(data: dict[str, Any]) -> Matrix:
         ),
         calls=bool(data["calls"]),
         seconds=float(data["seconds"]),
+        rechecked=int(data.get("rechecked", 0)),
     )
