@@ -18,6 +18,7 @@ from lab.asterisk import images
 from lab.asterisk.probes import CallResult
 from lab.core.pipeline import start
 from lab.core.running import Lab
+from lab.core.verdict import judge_call
 from lab.errors import LabError
 from lab.topology import generate
 
@@ -157,23 +158,15 @@ def lookups(res: Results, lab: Lab, runs: int) -> None:
 
 
 def failure(lab: Lab, result: CallResult, number: str, callee_name: str) -> str | None:
-    """Why a call did not prove its media path (None: it did), judged as
-    lab/scenario/checks.py (_check_call) judges `expect: {callee, media: true}`."""
+    """Why a call did not prove its media path (None: it did), judged as scenarios judge
+    `expect: {callee, media: true}`: the shared verdict, and the callee expected."""
+    verdict = judge_call(lab.topology, result)
     if not result.answered:
-        dial = f", dial {result.dial_status}" if result.dial_status else ""
-        return f"not answered: {result.status}, cause {result.cause or '?'}{dial}"
-    callee = lab.node_for(result.host or "")
-    if callee is None or callee.name != callee_name:
-        return f"answered by {result.host}, not {callee_name}"
-    if not result.digits:
-        return "answered, no DTMF heard (lab-checker Read timed out after 5 s)"
-    if (
-        result.callee_code != callee.code
-        or result.callee_extension != number[-4:]
-        or result.callee_saw_caller != result.caller
-    ):
-        return f"media mismatch: digits {result.digits!r}"
-    return None
+        return verdict.checks[0].seen
+    if not verdict.identity_of(callee_name):
+        return f"answered by {result.answered_by or result.host}, not {callee_name}"
+    failed = verdict.failed()
+    return "; ".join(f"{c.name}: {c.seen}" for c in failed) if failed else None
 
 
 def calls(res: Results, lab: Lab, runs: int) -> None:
@@ -211,15 +204,14 @@ def calls(res: Results, lab: Lab, runs: int) -> None:
         "every call above",
         "s",
         lengths,
-        "the callee's DTMF report sets it",
+        "the caller talks 0.5 s after the answer, then hangs up",
     )
     add("Lab.call wall (one docker exec)", "every call above", "s", walls)
 
 
 def call_span(result: CallResult) -> tuple[float, float]:
     """When the call started and ended by the caller's clock (epoch seconds)."""
-    start = float(result.fields.get("start", "nan"))
-    return start, float(result.fields.get("end", "nan"))
+    return result.span or (math.nan, math.nan)
 
 
 def concurrent_batch(res: Results, lab: Lab, count: int) -> None:
@@ -252,7 +244,7 @@ def concurrent_batch(res: Results, lab: Lab, count: int) -> None:
                 "wall_s": wall,
                 "status": result.status,
                 "cause": result.cause,
-                "digits": result.digits,
+                "audio": judge_call(lab.topology, result).audio(),
             }
         )
     cpu = cpu_delta(cpu_before, scope.snapshot())

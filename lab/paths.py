@@ -70,6 +70,10 @@ class LabPaths:
     def keys(self, node: str) -> Path:
         return self.node(node) / "keys"
 
+    def audio(self, node: str) -> Path:
+        """Where `node`'s Asterisk writes what each side of a test call heard (read-write)."""
+        return self.node(node) / "audio"
+
     def capture(self, node: str, stamp: str) -> Path:
         """A pcap of `node`'s DUNDi and IAX2 traffic."""
         return self.artifacts / f"capture-{node}-{stamp}.pcap"

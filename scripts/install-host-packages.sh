@@ -6,6 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 need=()
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v dot >/dev/null || need+=(graphviz)   # lab graph --format svg|png
+command -v tshark >/dev/null || need+=(tshark)  # the tests read lab captures with Wireshark's dissectors
 command -v docker >/dev/null || { echo "error: docker is not installed; dundi-lab needs a Docker engine" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] && sudo="" || sudo="sudo"

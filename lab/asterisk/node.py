@@ -17,6 +17,7 @@ from lab.topology import Node, Topology
 __all__ = [
     "AMI_PORT",
     "AMI_USER",
+    "AUDIO",
     "BOOTED",
     "ETC",
     "HOLD_FILE",
@@ -52,6 +53,7 @@ MODULES = (
     "func_hangupcause.so",  # the far end's reason a call failed (IAX2 REJECT, …)
     "res_clioriginate.so",
     "codec_ulaw.so",
+    "codec_alaw.so",
     "codec_gsm.so",
     "format_wav.so",
     "bridge_simple.so",
@@ -60,6 +62,8 @@ MODULES = (
 
 ETC = "/etc/asterisk"
 KEYS = "/var/lib/asterisk/keys"
+# each side of a test call records here what it hears; the host reads the files as they close
+AUDIO = "/var/spool/asterisk/lab-audio"
 AMI_PORT = 5038
 AMI_USER = "lab"
 # Asterisk logs this once it has loaded its modules; `core waitfullybooted` confirms it.
@@ -95,7 +99,11 @@ def container_spec(
         command=_COMMAND,
         network=network,
         ip=node.ip,
-        mounts=(Mount(paths.etc(node.name), ETC), Mount(paths.keys(node.name), KEYS)),
+        mounts=(
+            Mount(paths.etc(node.name), ETC),
+            Mount(paths.keys(node.name), KEYS),
+            Mount(paths.audio(node.name), AUDIO, read_only=False),
+        ),
         aliases=node.aliases,
         hold=paths.etc(node.name) / HOLD_FILE,
         labels={ROOT_LABEL: str(paths.root)},

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from lab.asterisk.recordings import Heard
 from lab.errors import LabError
 
 __all__ = [
@@ -17,10 +18,8 @@ __all__ = [
     "Unreadable",
     "call_channel",
     "check_number",
-    "ended_calls",
     "originate",
     "originate_fields",
-    "parse_call",
     "parse_lookup",
     "parse_peers",
     "show_lookup",
@@ -97,41 +96,27 @@ class PeerState:
 
 @dataclass(frozen=True)
 class CallResult:
-    """A test call and what its media path proved."""
+    """A test call: how it ended, who took it, and what each side heard."""
 
     number: str
-    caller: str
+    caller: str  # the caller number the call carried
     answered: bool
-    status: str
-    cause: str
-    dial_status: str
-    dialed: str
-    digits: str
-    setup_ms: float | None
-    fields: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def callee_extension(self) -> str | None:
-        """The internal extension the callee said took the call."""
-        parts = self.digits.split("*")
-        return parts[0] if len(parts) == 3 else None
-
-    @property
-    def callee_saw_caller(self) -> str | None:
-        parts = self.digits.split("*")
-        return parts[1] if len(parts) == 3 else None
-
-    @property
-    def callee_code(self) -> str | None:
-        parts = self.digits.split("*")
-        return parts[2] if len(parts) == 3 else None
-
-    @property
-    def host(self) -> str | None:
-        """The address dialled, from the IAX2 dial string."""
-        if "@" not in self.dialed:
-            return None
-        return self.dialed.split("@", 1)[1].split("/", 1)[0]
+    status: str  # FOUND (dialled out), NOT_FOUND, NO_DIAL_PATTERN, TIMEOUT, NO_RECORD
+    cause: str  # HANGUPCAUSE on the caller's side
+    dial_status: str  # ANSWER, CHANUNAVAIL, CONGESTION, …
+    host: str | None  # the address dialled
+    setup_ms: float | None  # originate → answered
+    far_cause: str = ""  # the far end's reason, e.g. "IAX2 REJECT (58)"
+    answered_by: str | None = None  # the node whose audio folder holds the callee's recording
+    callee_extension: str | None = None  # the internal extension that took the call
+    callee_saw_caller: str | None = None  # the caller number the callee saw
+    callee_code: str | None = None  # the node code the callee wrote
+    codec: str | None = None  # the codec the call arrived in at the callee
+    caller_heard: Heard | None = None  # the callee's tones, as the caller recorded them
+    callee_heard: Heard | None = None  # the caller's tones, as the callee recorded them
+    wall_ms: float | None = None  # the caller's command until everything was read
+    from_node: str = ""  # the lab node that placed the call
+    span: tuple[float, float] | None = None  # started, hung up (epoch s, the caller's clock)
 
 
 # The longest number a lab takes: 20 digits (the largest number_length) and room for
@@ -217,8 +202,8 @@ def parse_peers(output: str) -> dict[str, PeerState]:
 def call_channel(batch: str, index: int, number: str, network: str) -> str:
     """The Local channel that places test call `index` of `batch` to `number`.
 
-    Its record lands in the caller's AstDB under labcall/<batch>/<index>/ (start, status,
-    answer, digits heard, cause, dial status, dialled string, end).
+    Each side records what it hears into its node's audio folder, and the caller writes how
+    the call ended there too (lab.asterisk.recordings reads them).
     """
     return f"Local/{batch}*{index}*{check_number(number)}@lab-call-{network}"
 
@@ -240,35 +225,4 @@ def originate(batch: str, index: int, number: str, network: str) -> str:
     """The same call as a CLI command (`channel originate`), for a console."""
     return (
         f"channel originate {call_channel(batch, index, number, network)} extension s@lab-checker"
-    )
-
-
-def ended_calls(output: str) -> int:
-    """How many call records in `database show` output have ended."""
-    return len(re.findall(r"^/labcall/\d+/\d+/end\s*:", output, re.MULTILINE))
-
-
-def parse_call(number: str, caller: str, output: str, call_id: str = r"\d+/\d+") -> CallResult:
-    """The record of one call (`call_id`, BATCH/INDEX; any when not given) in `database show`
-    output."""
-    fields = {}
-    for line in output.splitlines():
-        match = re.match(rf"^/labcall/{call_id}/(\w+)\s*:\s*(.*?)\s*$", line)
-        if match:
-            fields[match[1]] = match[2]
-    setup = None
-    if "answer" in fields and "start" in fields:
-        setup = (float(fields["answer"]) - float(fields["start"])) * 1000
-    status = fields.get("status", "NO_RECORD")
-    return CallResult(
-        number=number,
-        caller=caller,
-        answered="answer" in fields,
-        status=status if "end" in fields or status != "FOUND" else "TIMEOUT",
-        cause=fields.get("cause", ""),
-        dial_status=fields.get("dialstatus", ""),
-        dialed=fields.get("dialed", ""),
-        digits=fields.get("digits", ""),
-        setup_ms=setup,
-        fields=fields,
     )

@@ -12,10 +12,10 @@ from typing import Any
 
 import jinja2
 
-from lab.asterisk import keys
+from lab.asterisk import keys, tones
 from lab.asterisk.keys import KeyFile
 from lab.asterisk.member import Change, PeerTarget, Target, member_from_texts, rewrite
-from lab.asterisk.node import AMI_USER, MODULES
+from lab.asterisk.node import AMI_USER, AUDIO, MODULES
 from lab.paths import LabPaths
 from lab.topology import Node, Topology
 
@@ -56,6 +56,12 @@ class _Network:
     patterns: tuple[str, ...]
     outgoing: str  # where the test caller sends a number (the node's outgoing context)
     lookup: str  # the context with `switch => DUNDi/<name>`
+
+
+# how long the caller of a test call plays its tones once the callee answers: identity
+# needs 0.1 s of a pair (0.5 s leaves room on a busy machine), and the callee's recording
+# closes when the caller hangs up
+CALLER_TALKS_S = 0.5
 
 
 def banner(lab: Topology) -> str:
@@ -111,10 +117,7 @@ def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[Cha
         if net in lookup and net in outgoing
     ]
     appended = _ENV.get_template("lab-contexts.conf.j2").render(
-        networks=networks,
-        node=node,
-        caller_number=caller_number(lab, node),
-        with_internal=True,
+        networks=networks, **_call_values(lab, node)
     )
     text = files["extensions.conf"]
     end = len(text.splitlines())
@@ -131,6 +134,18 @@ def render_imported(lab: Topology, node: Node) -> tuple[dict[str, str], list[Cha
         )
     )
     return files, changes
+
+
+def _call_values(lab: Topology, node: Node) -> dict[str, Any]:
+    """What the test-call contexts need: who calls, with which tones, recorded where."""
+    return {
+        "node": node,
+        "caller_number": caller_number(lab, node),
+        "with_internal": True,
+        "tones": tones.playtones_arg(tones.tone_code(node.code)),
+        "audio": AUDIO,
+        "seconds": CALLER_TALKS_S,
+    }
 
 
 def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
@@ -179,8 +194,7 @@ def _render_generated(lab: Topology, node: Node) -> dict[str, str]:
         "outgoing_sip_tech": node.version != "16",
         "dial_pattern": "_" + "X" * lab.number_length,
         "incoming_patterns": incoming,
-        "caller_number": caller_number(lab, node),
-        "with_internal": True,
+        **_call_values(lab, node),
     }
     return {
         name: _ENV.get_template(f"{name}.j2").render(values)
@@ -215,6 +229,7 @@ class RenderedLab:
             etc, key_folder = paths.etc(node.name), paths.keys(node.name)
             etc.mkdir(parents=True, exist_ok=True)
             key_folder.mkdir(parents=True, exist_ok=True)
+            paths.audio(node.name).mkdir(exist_ok=True)
             for name, text in node.files.items():
                 (etc / name).write_bytes(text.encode("utf-8", "surrogateescape"))
             for stale in set(etc.iterdir()) - {etc / n for n in node.files}:

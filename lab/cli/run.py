@@ -196,8 +196,8 @@ def lookup(target: str, from_node: str, bypass: bool, raw: bool, name: str | Non
 @click.option("--network", help="DUNDi network (default: the lab's first).")
 @name_option
 def call(number: str, from_node: str, network: str | None, name: str | None) -> None:
-    """Place a real IAX2 call through the DUNDi switch and verify what the callee sent back
-    (exit 0 only when verified)."""
+    """Place a real IAX2 call through the DUNDi switch: voice both ways, each side's tones
+    checked in the other's recording, and the callee's identity (exit 0 only when verified)."""
     lab = Lab.attach(resolve_name(name))
     verdict = judge_call(lab.topology, lab.call(from_node, number, network))
     result = verdict.result
@@ -205,14 +205,20 @@ def call(number: str, from_node: str, network: str | None, name: str | None) -> 
         say(f"call {from_node} → {number}: not answered ({verdict.checks[0].seen})")
         sys.exit(1)
     callee = verdict.callee.name if verdict.callee else result.host
-    say(f"call {from_node} → {number}: answered by {callee} in {result.setup_ms:.0f} ms")
-    say(
-        f"  digits from the callee: {result.digits}  (extension {result.callee_extension}, "
-        f"caller seen {result.callee_saw_caller}, node code {result.callee_code})"
-    )
+    setup = f"{result.setup_ms:.0f} ms" if result.setup_ms is not None else "? ms"
+    say(f"call {from_node} → {number}: answered by {callee} in {setup}")
+    if result.answered_by:
+        say(
+            f"  {result.answered_by} took it: extension {result.callee_extension}, caller seen "
+            f"{result.callee_saw_caller}, node code {result.callee_code}"
+        )
+    else:
+        say("  no single lab node wrote that it took the call")
+    say(f"  {verdict.audio()}")
     for check in verdict.failed():
         say(f"  ✗ {check.name}: expected {check.expected}, seen {check.seen}")
-    say(f"  media verified: {'yes' if verdict.verified else 'no'}")
+    took = f" ({result.wall_ms / 1000:.2f} s)" if result.wall_ms is not None else ""
+    say(f"  verified: {'yes' if verdict.verified else 'no'}{took}")
     sys.exit(0 if verdict.verified else 1)
 
 

@@ -28,6 +28,7 @@ from lab.asterisk import probes
 from lab.asterisk.ami import Ami
 from lab.asterisk.render import caller_number
 from lab.core import readiness
+from lab.core.calls import collect as collect_calls
 from lab.core.events import Listener, ignore
 from lab.core.state import DOWN, UNREGISTERED, LinkState, NodeState
 from lab.errors import LabError, LabRuntimeError, NodeDied
@@ -247,10 +248,13 @@ class Lab:
     ) -> list[probes.CallResult]:
         """Place one call per number from `from_node`, all at once; their results in order.
 
-        The numbers (digits only, checked first) reach Asterisk as manager actions; calls are
-        queued back to back on one connection, then their records are read from the caller's
-        AstDB until each call has ended (or `timeout`).
+        The numbers (digits only, checked first) reach Asterisk as manager actions, queued
+        back to back on one connection. Each side of a call plays its node's tones and
+        records what it hears into its node's audio folder; the caller writes how the call
+        ended there too. Those files are read on the host as they close (or until
+        `timeout`), analysed and removed.
         """
+        started = time.monotonic()
         self._node(from_node)
         network = self._network(network)
         batch = str(secrets.randbelow(10**8)).zfill(8)
@@ -264,19 +268,19 @@ class Lab:
                 raise LabRuntimeError(
                     f"{from_node} refused to start a test call: {queued.fields.get('Message', '?')}"
                 )
-        deadline = time.monotonic() + timeout
-        show = f"database show labcall {batch}"
-        while True:
-            output = self.cli(from_node, show)
-            if probes.ended_calls(output) >= len(numbers) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        self.cli(from_node, f"database deltree labcall {batch}")
-        caller = caller_number(self.topology, self.topology.node(from_node))
-        return [
-            probes.parse_call(number, caller, output, f"{batch}/{i}")
-            for i, number in enumerate(numbers)
-        ]
+        try:
+            return collect_calls(
+                self.paths,
+                [n.name for n in self.topology.nodes],
+                from_node,
+                caller_number(self.topology, self.topology.node(from_node)),
+                batch,
+                numbers,
+                deadline=started + timeout,
+                started=started,
+            )
+        finally:
+            self.cli(from_node, f"database deltree labcall {batch}")
 
     def node_for(self, host_or_eid: str) -> Node | None:
         """The lab node with this address or entity ID."""

@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -234,6 +235,25 @@ IAX2_COMMANDS = {
 CONTROL = {1: "HANGUP", 2: "RING", 3: "RINGING", 4: "ANSWER", 5: "BUSY", 14: "PROGRESS"}
 
 
+def iax2_voice(path: Path, names: Mapping[str, str] | None = None) -> Counter[tuple[str, str]]:
+    """IAX2 voice frames in a pcap by (from, to): mini frames (every voice frame after the
+    first of a call) and full VOICE frames."""
+    names = names or {}
+    found: Counter[tuple[str, str]] = Counter()
+    for frame in read_pcap(path):
+        datagram = udp_datagram(frame.data)
+        if datagram is None or not datagram.uses(IAX2_PORT) or len(datagram.payload) < 4:
+            continue
+        payload = datagram.payload
+        mini = not payload[0] & 0x80 and (payload[0] or payload[1])  # 0x0000: a meta frame
+        full_voice = bool(payload[0] & 0x80) and len(payload) >= 12 and payload[10] == 2
+        if mini or full_voice:
+            found[
+                (names.get(datagram.src, datagram.src), names.get(datagram.dst, datagram.dst))
+            ] += 1
+    return found
+
+
 def summary(path: Path, names: Mapping[str, str] | None = None) -> list[str]:
     """One line per DUNDi message and IAX2 full frame; IAX2 media frames are counted."""
     names = names or {}
@@ -264,6 +284,10 @@ def summary(path: Path, names: Mapping[str, str] | None = None) -> list[str]:
         f"{path.name}: {dundi} DUNDi, {iax_full} IAX2 full frames, {iax_media} IAX2 media "
         f"frames; first at {began}"
     )
+    voice = iax2_voice(path, names)
+    if voice:
+        ways = ", ".join(f"{a} → {b} {n}" for (a, b), n in sorted(voice.items()))
+        lines.append(f"IAX2 voice frames: {ways}")
     return [head, *lines]
 
 

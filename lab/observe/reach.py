@@ -17,6 +17,7 @@ peer it came from), so no debug logging is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lab.asterisk.probes import CallResult
 from lab.core.running import Lab
 from lab.core.verdict import judge_call
 from lab.errors import LabError
@@ -187,11 +189,14 @@ def compute(
         looked = {label: (c, bypass[node.name][label]) for label, c in cached[node.name].items()}
         for prefix in found:
             if prefix.label in looked:
-                cell = _judge(lab, node.name, prefix, *looked[prefix.label], calls)
+                cell = _judge(node.name, prefix, *looked[prefix.label])
             else:
                 cell = Cell(node.name, prefix.label, SELF, detail="its own prefix")
-            progress(cell)
             cells.append(cell)
+    if calls:
+        cells = _with_calls(lab, cells, found)
+    for cell in cells:
+        progress(cell)
     return Matrix(
         lab=lab.name,
         members=tuple(n.name for n in topo.nodes),
@@ -250,9 +255,7 @@ def _forget_misses(lab: Lab, node: str) -> None:
         return  # a node that is down keeps nothing to forget
 
 
-def _judge(
-    lab: Lab, asker: str, prefix: Prefix, cached: _Looked, bypass: _Looked, calls: bool
-) -> Cell:
+def _judge(asker: str, prefix: Prefix, cached: _Looked, bypass: _Looked) -> Cell:
     if cached.error:
         return Cell(asker, prefix.label, ERROR, detail=cached.error)
     by = cached.by
@@ -264,11 +267,6 @@ def _judge(
         verdict, detail = WRONG, f"answered by {by[0]}, not {', '.join(prefix.owners)}"
     if by and not bypass.by and not bypass.error:
         detail += " (from a cache only: bypassing the caches finds nothing)"
-    call = ""
-    if calls and verdict == OK:
-        call = _call(lab, asker, prefix)
-        if call != "verified":
-            verdict, detail = CALL_FAILED, call
     return Cell(
         asker,
         prefix.label,
@@ -277,17 +275,43 @@ def _judge(
         bypass_by=bypass.by,
         path=cached.path,
         lookup_ms=cached.ms,
-        call=call,
         detail=detail,
     )
 
 
-def _call(lab: Lab, asker: str, prefix: Prefix) -> str:
+def _with_calls(lab: Lab, cells: list[Cell], found: list[Prefix]) -> list[Cell]:
+    """A real, verified call for every OK cell. Each member places its calls all at once;
+    one member after the other, because calls from several nodes at once through the DUNDi
+    switch stall each other (the switch holds the dialplan lock during its lookup)."""
+    prefixes = {p.label: p for p in found}
+    called: dict[tuple[str, str], str] = {}
+    for asker in dict.fromkeys(c.asker for c in cells):
+        mine = [prefixes[c.prefix] for c in cells if c.asker == asker and c.verdict == OK]
+        for network in dict.fromkeys(p.network for p in mine):
+            batch = [p for p in mine if p.network == network]
+            try:
+                results = lab.calls(asker, [p.number for p in batch], network)
+            except LabError as exc:
+                results = []
+                for p in batch:
+                    called[(asker, p.label)] = f"error: {str(exc).splitlines()[0]}"
+            for p, result in zip(batch, results, strict=False):
+                called[(asker, p.label)] = _called(lab, p, result)
+    out = []
+    for cell in cells:
+        call = called.get((cell.asker, cell.prefix))
+        if call is None:
+            out.append(cell)
+        elif call == "verified":
+            out.append(dataclasses.replace(cell, call=call))
+        else:
+            out.append(dataclasses.replace(cell, verdict=CALL_FAILED, call=call, detail=call))
+    return out
+
+
+def _called(lab: Lab, prefix: Prefix, result: CallResult) -> str:
     """ "verified", or what the call showed instead."""
-    try:
-        judged = judge_call(lab.topology, lab.call(asker, prefix.number, prefix.network))
-    except LabError as exc:
-        return f"error: {str(exc).splitlines()[0]}"
+    judged = judge_call(lab.topology, result)
     if judged.verified and judged.callee is not None and judged.callee.name in prefix.owners:
         return "verified"
     if judged.verified and judged.callee is not None:

@@ -22,10 +22,11 @@ from lab.scenario.steps import (
     register,
     verdict,
 )
+from lab.topology import CODECS
 from lab.topology.yamlsrc import join, shown
 
 LINK_STATES = ("OK", "UNREACHABLE", "UNMONITORED", "LAGGED", "UNKNOWN", "ABSENT")
-CALL_STATUSES = ("FOUND", "NOT_FOUND", "NO_DIAL_PATTERN")
+CALL_STATUSES = ("FOUND", "NOT_FOUND", "NO_DIAL_PATTERN", "TIMEOUT")
 _NODE = {"$ref": "#/$defs/nodeName"}
 _NODES = {"oneOf": [_NODE, {"type": "array", "items": _NODE}]}
 _PAIR = {
@@ -179,9 +180,16 @@ class Call(Step):
         "media": {
             "type": "boolean",
             "default": True,
-            "description": "what the callee sent back names it, the extension and the caller",
+            "description": "voice both ways (each side heard the other's tones), and the "
+            "callee's recording names it, the extension and the caller",
         },
         "status": {"enum": list(CALL_STATUSES)},
+        "codec": {"enum": list(CODECS), "description": "the codec the call arrived in"},
+        "cause": {
+            "type": "string",
+            "description": "text in how the call ended: the hangup cause, the dial status or "
+            "the far end's reason (e.g. 'IAX2 REJECT (58)')",
+        },
     }
     check = True
 
@@ -193,6 +201,8 @@ class Call(Step):
     callee: str | None = None
     media: bool | None = True
     status: str | None = None
+    codec: str | None = None
+    cause: str | None = None
 
     @classmethod
     def parse(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> Step:
@@ -212,6 +222,10 @@ class Call(Step):
             status=ctx.choice(e["status"], join(where, "status"), CALL_STATUSES, "call status")
             if "status" in e
             else None,
+            codec=ctx.choice(e["codec"], join(where, "codec"), CODECS, "codec")
+            if "codec" in e
+            else None,
+            cause=ctx.text(e["cause"], join(where, "cause")) if "cause" in e else None,
         )
 
     def describe(self) -> str:
@@ -223,7 +237,7 @@ class Call(Step):
         if result.answered:
             seen = (
                 f"answered by {judged.callee.name if judged.callee else result.host} in "
-                f"{result.setup_ms:.0f} ms, digits {result.digits or '(none)'}"
+                f"{result.setup_ms or 0:.0f} ms; {judged.audio()}"
             )
         else:
             seen = judged.checks[0].seen
@@ -237,7 +251,7 @@ class Call(Step):
         if self.media is not None:
             failed = ", ".join(c.name for c in judged.failed())
             what = (
-                "media verified (node code, extension, caller seen)"
+                "media verified (voice both ways, node code, extension, caller seen)"
                 if self.media
                 else "media not verified"
             )
@@ -249,6 +263,11 @@ class Call(Step):
             )
         if self.status is not None:
             checks.append((result.status == self.status, f"status {self.status}"))
+        if self.codec is not None:
+            checks.append((result.codec == self.codec, f"codec {self.codec}"))
+        if self.cause is not None:
+            ended = f"{result.cause} {result.dial_status} {result.far_cause}"
+            checks.append((self.cause in ended, f"ended with {self.cause!r}"))
         return verdict(checks, seen)
 
 

@@ -108,6 +108,12 @@ class Context:
             self.fail(path, f"{shown(value)} is not a {what} (valid: {', '.join(choices)})")
         return str(value)
 
+    def text(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, f"must be some text, not {self.src.written(path, value)}")
+            return ""
+        return value
+
     def pattern(self, value: Any, path: str) -> str:
         try:
             re.compile(str(value))

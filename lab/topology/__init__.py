@@ -5,6 +5,7 @@ Takes YAML (`load`, `parse`); gives the model (`Topology`, `Node`, `Peer`, `Serv
 """
 
 from lab.topology.model import (
+    CODECS,
     MODELS,
     ORDERS,
     VERSIONS,
@@ -20,6 +21,7 @@ from lab.topology.model import (
 from lab.topology.validate import SCENARIO_KEYS, from_located, load, parse
 
 __all__ = [
+    "CODECS",
     "MODELS",
     "ORDERS",
     "SCENARIO_KEYS",

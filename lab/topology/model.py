@@ -38,6 +38,8 @@ __all__ = [
 MODELS = ("symmetric", "outbound", "inbound")
 ORDERS = ("primary", "secondary", "tertiary", "quartiary")
 VERSIONS = ("22", "16")
+# voice codecs a node may offer over IAX2, in its order of preference (the callee's wins)
+CODECS = ("ulaw", "alaw", "gsm")
 PRECACHE = ("none", "outbound", "inbound")
 EID = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 # Nodes take the subnet's addresses from the 10th on; two at the end stay free.
@@ -107,6 +109,7 @@ class Node:
     imported: Imported | None = None
     ip_fixed: bool = False  # the file gives the address
     aliases: tuple[str, ...] = ()  # host names other nodes may use for it
+    codecs: tuple[str, ...] = ("ulaw",)  # iax.conf allow=, in order (imported: their own)
 
     @property
     def code(self) -> str:
@@ -250,6 +253,7 @@ def _node(data: dict[str, Any]) -> Node:
             if imported
             else None,
             "aliases": tuple(data.get("aliases", ())),
+            "codecs": tuple(data.get("codecs", ("ulaw",))),
         }
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 from lab.errors import Problem, TopologyError
 from lab.topology import imports
 from lab.topology.model import (
+    CODECS,
     EID,
     MODELS,
     ORDERS,
@@ -48,7 +49,7 @@ _OPTION_BOUNDS = {"ttl": (1, 119), "cachetime": (1, 86400)}
 ALL = "all"  # dundi.conf's include/permit = all: every network
 
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
-_DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version")
+_DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version", "codecs")
 _NODE_KEYS = ("serves", "peers", "ip", "eid", "description", "import", *_DEFAULT_KEYS)
 _PEER_KEYS = (
     "node",
@@ -64,7 +65,13 @@ _PEER_KEYS = (
     "dynamic",
 )
 _SERVE_KEYS = ("patterns", "weight")
-_BUILTIN_DEFAULTS: dict[str, Any] = {"ttl": 32, "cachetime": 5, "autokill": True, "version": "22"}
+_BUILTIN_DEFAULTS: dict[str, Any] = {
+    "ttl": 32,
+    "cachetime": 5,
+    "autokill": True,
+    "version": "22",
+    "codecs": ("ulaw",),
+}
 
 
 def load(
@@ -322,7 +329,20 @@ class _Validator:
                 result[key] = self.boolean(value, where)
             elif key == "version":
                 result[key] = self.choice(value, where, VERSIONS)
+            elif key == "codecs":
+                result[key] = self.codecs(value, where)
         return result
+
+    def codecs(self, value: Any, path: str) -> tuple[str, ...]:
+        """A codec or a list of them, in the node's order of preference."""
+        listed = value if isinstance(value, list) else [value]
+        for i, item in enumerate(listed):
+            self.choice(item, f"{path}[{i}]" if isinstance(value, list) else path, CODECS)
+        if not listed:
+            self.fail(path, f"name at least one codec (valid: {', '.join(CODECS)})")
+        elif len(set(map(str, listed))) != len(listed):
+            self.fail(path, "a codec is listed twice")
+        return tuple(str(c) for c in listed if str(c) in CODECS) or ("ulaw",)
 
     # ---- trust edges -----------------------------------------------------------
 
@@ -483,6 +503,11 @@ class _Validator:
         eid = self.eid(raw, path, member.entityid if member else "", index)
         serves = self.serves(raw.get("serves"), join(path, "serves"), networks, number_length)
         imported = None
+        if member is not None and "codecs" in raw:
+            self.fail(
+                join(path, "codecs"),
+                "an imported node offers the codecs its own iax.conf allows; edit that file",
+            )
         if member is not None:
             spec = raw["import"]
             imported = Imported(
@@ -513,6 +538,7 @@ class _Validator:
             ttl=opts["ttl"] or 0,
             cachetime=opts["cachetime"] or 0,
             autokill=bool(opts["autokill"]),
+            codecs=tuple(opts["codecs"]),
             serves=tuple(serves),
             peers=peers,
             imported=imported,

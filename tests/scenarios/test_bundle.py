@@ -55,6 +55,7 @@ def test_bundle_then_up_from_bundle_reproduces_a_passing_lab(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     lab = Lab.attach(again)
     try:
+        lab.wait_ready(wait_links=True)  # as scenarios start: every link probed (its last step)
         replayed = scenario.load(lab.paths.topology_file, name=again)
         results = scenario.run(replayed, lab)
         assert all(r.ok for r in results), [r.seen for r in results if not r.ok]

@@ -9,6 +9,7 @@ clears the FINAL bit of the outer header); ACKs stay in the clear.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -214,3 +215,35 @@ def test_the_capture_stops_on_time_and_leaves_nothing_running(captured: Captured
     assert captured.leftover_packet_sockets == []  # none left open in b's namespace
     assert captured.leftover_children == []
     assert captured.containers == ["a", "b", "c", "d"]  # no helper container was made
+
+
+def test_a_call_carries_voice_both_ways_as_captured_on_the_callee(
+    captured: Captured, tmp_path: Path
+) -> None:
+    """d's own view of a call from a: IAX2 voice frames both ways, counted by dundi-lab's
+    decoder and by tshark, and the call verified by what each side recorded."""
+    from lab.core.verdict import judge_call
+
+    lab, out = captured.lab, tmp_path / "d.pcap"
+    listening = threading.Event()
+    worker = threading.Thread(
+        target=lambda: capture.capture(lab, "d", out, seconds=2.0, started=listening.set),
+        name="test-capture-d",
+    )
+    worker.start()
+    assert listening.wait(10)
+    verdict = judge_call(lab.topology, lab.call("a", D_NUMBER))
+    worker.join(15)
+    assert verdict.verified, verdict.failed()
+    voice = capture.iax2_voice(out, capture.node_names(lab))
+    assert voice[("a", "d")] >= 10 and voice[("d", "a")] >= 10, voice  # 20 ms frames, ≥ 0.2 s
+    summary = capture.summary(out, capture.node_names(lab))
+    assert any(line.startswith("IAX2 voice frames: a → d") for line in summary), summary
+    # the same file as Wireshark's dissector reads it: mini voice packets both ways
+    seen = subprocess.run(
+        ["tshark", "-r", str(out), "-Y", "iax2.packet_type == 0", "-T", "fields",
+         "-e", "ip.src", "-e", "ip.dst"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    a, d = captured.ip("a"), captured.ip("d")
+    assert seen.count(f"{a}\t{d}") >= 10 and seen.count(f"{d}\t{a}") >= 10, seen

@@ -58,3 +58,34 @@ def test_the_seed_chain_fails_when_transit_node_b_loses_its_mapping(tmp_path: Pa
     assert not results[-1].ok
     assert results[-1].step.key == "lookup"
     assert results[-1].seen.startswith("not found")
+
+
+@pytest.mark.parametrize(
+    ("node", "where", "replace", "failing"),
+    [
+        # the callee answers but plays nothing: the caller hears silence
+        ("d", ("_XXXX", "internal", 1), "NoOp()", "voice to caller"),
+        # the callee plays another node's tones (c's, code 3): the wrong voice came back
+        ("d", ("_XXXX", "internal", 1), "Playtones(400+1900)", "voice to caller"),
+        # the caller says nothing once answered: the callee hears silence
+        ("a", ("s", "lab-checker", 5), "NoOp()", "voice to callee"),
+    ],
+    ids=["callee-silent", "callee-plays-c", "caller-silent"],
+)
+def test_a_call_without_the_right_voice_both_ways_is_not_verified(
+    tmp_path: Path, node: str, where: tuple[str, str, int], replace: str, failing: str
+) -> None:
+    """Real Asterisk, one side's dialplan changed at run time: the call is answered by the
+    right node, and fails exactly the check of what the other side heard."""
+    from lab.core.verdict import judge_call
+
+    exten, context, priority = where
+    loaded = scenario.load(SEED)
+    with up(loaded.topology.renamed(unique("bite-voice")), root=tmp_path) as lab:
+        good = judge_call(lab.topology, lab.call("a", "555000123"))
+        assert good.verified, good.failed()
+        lab.cli(node, f"dialplan remove extension {exten}@{context} {priority}")
+        lab.cli(node, f"dialplan add extension {exten},{priority},{replace} into {context}")
+        judged = judge_call(lab.topology, lab.call("a", "555000123"))
+    assert judged.answered and judged.identity_of("d")
+    assert [c.name for c in judged.failed()] == [failing], judged.failed()

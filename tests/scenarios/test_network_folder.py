@@ -151,3 +151,16 @@ def test_lab_diff_against_a_git_revision_fails_on_a_lost_route(tmp_path: Path) -
     assert "routes lost (7):" in result.output
     assert "alpha → _222XXXXXX@network1: OK (golf) → (not in this version)" in result.output
     assert "golf/dundi.conf: error DL401" in result.output  # the lint error it brings
+
+
+def test_every_route_of_the_example_network_carries_a_verified_call(
+    base: tuple[Lab, reach.Matrix],
+) -> None:
+    """`lab reach --calls`: a real call per OK cell, voice both ways, each member's calls at
+    once; 16 ↔ 22 and the dynamic and precaching members included."""
+    lab, _ = base
+    matrix = reach.compute(lab, calls=True)
+    assert matrix.counts() == {"OK": 63, "SELF": 9}, [
+        (c.asker, c.prefix, c.detail) for c in matrix.cells if c.verdict not in ("OK", "SELF")
+    ]
+    assert all(c.call == "verified" for c in matrix.cells if c.verdict == "OK")

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from lab.cli.commands import main
 from lab.core.running import Lab
+from lab.core.verdict import judge_call
 from lab.errors import LabError
 
 pytestmark = pytest.mark.docker
@@ -49,12 +50,17 @@ def test_call_from_a_is_answered_by_d_with_media_verified(lab: Lab) -> None:
     d = lab.topology.node("d")
     assert result.answered, result
     assert result.host == d.ip
-    # digits d sent over the call's media path: extension * caller seen * d's code
-    assert result.callee_code == d.code
+    # d's recording: its place, extension, caller seen and code; and voice both ways
+    assert result.answered_by == "d" and result.callee_code == d.code
     assert result.callee_extension == D_NUMBER[-4:]
     assert result.callee_saw_caller == result.caller
     assert result.caller.startswith("034")
     assert result.setup_ms is not None and result.setup_ms > 0
+    verdict = judge_call(lab.topology, result)
+    assert verdict.verified, verdict.failed()
+    assert result.caller_heard and result.caller_heard.code == 4  # d's tones reached a
+    assert result.callee_heard and result.callee_heard.code == 1  # a's tones reached d
+    assert result.codec == "ulaw"
 
 
 def test_call_from_d_reaches_a_the_other_way(lab: Lab) -> None:
@@ -71,7 +77,7 @@ def test_number_nobody_serves_is_not_found_quickly_with_a_clear_result(lab: Lab)
     call = lab.call("a", "999000123")
     assert not call.answered
     assert call.status == "NOT_FOUND"
-    assert call.digits == ""
+    assert call.answered_by is None and call.caller_heard is None
     assert lookup.wall_ms < 5000
 
 
@@ -93,9 +99,10 @@ def test_twenty_simultaneous_calls_from_a_are_all_answered_by_d_with_media_verif
         assert result.callee_code == d.code
         assert result.callee_extension == result.number[-4:]
         assert result.callee_saw_caller == result.caller
-    starts = [float(r.fields["start"]) for r in results]
-    ends = [float(r.fields["end"]) for r in results]
-    assert max(starts) < min(ends), "the calls were not all up at the same time"
+        assert judge_call(lab.topology, result).verified, result
+    spans = [r.span for r in results if r.span]
+    assert len(spans) == len(results)
+    assert max(s for s, _ in spans) < min(e for _, e in spans), "not all up at the same time"
 
 
 def test_unknown_nodes_networks_and_commands_are_clear_errors(lab: Lab) -> None:

@@ -77,7 +77,7 @@ def test_a_removed_node_is_absent_and_comes_back_alone(lab: Lab, tmp_path: Path)
     assert code == 0, output
     assert lab.lookup(D_NUMBER, from_node="a", bypass=True).found
     code, output = cli(lab, "call", "--from", "a", D_NUMBER)
-    assert code == 0 and "media verified: yes" in output, output
+    assert code == 0 and "verified: yes" in output, output
 
 
 def test_lab_call_exits_1_when_the_call_is_not_answered(lab: Lab) -> None:

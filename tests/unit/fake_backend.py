@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from lab.asterisk.conf import parse
+from lab.asterisk.node import AUDIO
 from lab.errors import LabRuntimeError
 from lab.runtime.protocol import (
     ROOT_LABEL,
@@ -28,6 +29,7 @@ from lab.runtime.protocol import (
     Progress,
     SubnetTaken,
 )
+from tests.unit.audio_files import tone_wav
 
 
 @dataclass
@@ -42,6 +44,27 @@ class FakeNode:
 @dataclass
 class FakeNetwork:
     spec: NetworkSpec
+
+
+@dataclass(frozen=True)
+class FakeAnswer:
+    """How a test call goes in the engine in memory: where the DUNDi answer sent it, which
+    node recorded it under which name, and the tone codes each side heard (None: silence)."""
+
+    host: str = ""  # the address dialled; "" means the lookup found nothing
+    node: str = ""  # the node whose audio folder gets the callee's recording ("": none)
+    extension: str = ""
+    caller_seen: str = ""
+    code: str = ""
+    codec: str = "ulaw"
+    caller_hears: int | None = None
+    callee_hears: int | None = None
+    dial_status: str = "ANSWER"
+    far_cause: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.host) and self.dial_status == "ANSWER"
 
 
 class FakeBackend:
@@ -59,9 +82,8 @@ class FakeBackend:
         # what a node's `dundi show peers` says of a peer (by entity ID)
         self.peer_status: Callable[[FakeNode, str], str] = lambda node, eid: "OK (1 ms)"
         self.held_while_starting: list[bool] = []
-        # how a test call ends: (address dialled, digits the callee sends back) for a number
-        self.callee: Callable[[str], tuple[str, str]] = lambda number: ("", "")
-        self.records: dict[str, dict[str, str]] = {}  # AstDB labcall/BATCH/INDEX → fields
+        # how a test call to a number goes (default: the lookup finds nothing)
+        self.callee: Callable[[str], FakeAnswer] = lambda number: FakeAnswer()
         self._lock = threading.Lock()
 
     # images: every image exists
@@ -208,7 +230,7 @@ class FakeBackend:
         if fields.get("Action") == "Login":
             return "Response: Success\r\n" + head + "Message: Authentication accepted\r\n\r\n"
         if fields.get("Action") == "Originate":
-            self._place(fields["Channel"])
+            self._place(fields["Channel"], node)
             return "Response: Success\r\n" + head + "Message: Originate successfully queued\r\n\r\n"
         command = fields.get("Command", "")
         output: list[str]
@@ -222,14 +244,6 @@ class FakeBackend:
                 status = self.peer_status(node, eid)
                 output.append(f"{eid}    10.0.0.1   (S) 4520   Symmetric  Unavail  {status}")
             output.append(f"{len(node.peers)} dundi peers [0 online, 0 offline, 0 unmonitored]")
-        elif command.startswith("database show labcall "):
-            batch = command.rsplit(" ", 1)[1]
-            output = [
-                f"/labcall/{key}/{name} : {value}"
-                for key, record in sorted(self.records.items())
-                if key.startswith(batch + "/")
-                for name, value in sorted(record.items())
-            ]
         elif command.startswith("database deltree labcall "):
             output = ["0 database entries removed."]
         elif command == "module reload pbx_dundi.so":
@@ -243,16 +257,28 @@ class FakeBackend:
             "Response: Success\r\n" + head + "Message: Command output follows\r\n" + body + "\r\n"
         )
 
-    def _place(self, channel: str) -> None:
-        """A test call as the caller's dialplan records it: answered by whoever
-        `self.callee` says, with the digits it says came back."""
+    def _place(self, channel: str, caller: FakeNode) -> None:
+        """A test call as both ends' dialplans leave it: the caller's end line and
+        recording, the callee's recording, as `self.callee` says."""
         batch, index, rest = channel.removeprefix("Local/").split("*", 2)
-        number = rest.split("@", 1)[0]
-        host, digits = self.callee(number)
-        record = {"start": "1.0", "status": "FOUND" if host else "NOT_FOUND", "end": "2.0"}
-        if host:
-            record |= {"answer": "1.02", "digits": digits, "dialed": f"dundi:x@{host}/{number}"}
-        self.records[f"{batch}/{index}"] = record
+        answer = self.callee(rest.split("@", 1)[0])
+        tag = f"lab-{batch}-{index}"
+        status = "FOUND" if answer.host else "NOT_FOUND"
+        dial = answer.dial_status if answer.host else ""
+        answered = "1.02" if answer.answered else ""
+        if answer.answered:
+            (_audio(caller.spec) / f"out-{tag}.wav").write_bytes(tone_wav(answer.caller_hears))
+        if answer.answered and answer.node:
+            callee = self.nodes[(caller.spec.lab, answer.node)].spec
+            seen = f"{answer.extension}|{answer.caller_seen}|{answer.code}|{answer.codec}|end"
+            (_audio(callee) / f"in-{tag}.txt").write_text(seen)
+            (_audio(callee) / f"in-{tag}.wav").write_bytes(tone_wav(answer.callee_hears))
+        end = f"{status}|16|{dial}|{answer.host}|{answer.far_cause}|1.0|{answered}|1.4|end"
+        (_audio(caller.spec) / f"end-{tag}.txt").write_text(end)
+
+
+def _audio(spec: ContainerSpec) -> Path:
+    return next(m.source for m in spec.mounts if m.target == AUDIO)
 
 
 def _peers_in(spec: ContainerSpec) -> dict[str, str]:

@@ -349,6 +349,7 @@ def test_the_summary_has_one_line_per_dundi_message_labelled_by_node(tmp_path: P
         "eid 02:00:00:00:00:01, keycrc32 bfd20691, encdata 3 blocks",
         "0.250 b → a ACK strans 514 dtrans 257 seq o0 i1 clear",
         "0.500 a → b IAX2 NEW call 3→0 seq o0 i0",
+        "IAX2 voice frames: a → b 1",  # the mini frame: voice
     ]
 
 
