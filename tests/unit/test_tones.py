@@ -3,8 +3,6 @@ frequencies and levels Asterisk's Playtones makes, through G.711 and unfinished 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lab.asterisk import tones
@@ -44,13 +42,11 @@ def test_a_wav_not_closed_yet_says_so_and_still_reads() -> None:
 
 
 def test_every_node_code_is_told_apart_in_300_ms_through_ulaw_with_noise() -> None:
-    started = time.perf_counter()
     for code in range(256):
         heard = synth(tones.code_tones(code), 0.3, lead_silence=0.05, noise_dbfs=-40)
         identity = tones.identify(tones.parse(ulaw(heard), "ulaw"))
         assert identity.code == code, (code, identity)
         assert identity.margin_db > 20
-    assert (time.perf_counter() - started) / 256 < 0.1  # per recording
 
 
 def test_one_tone_alone_is_no_node_code() -> None:
