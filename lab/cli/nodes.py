@@ -1,10 +1,15 @@
-"""`lab node stop|start|restart|recreate NODE`: one node of a running lab."""
+"""`lab node stop|start|restart|recreate NODE`: one node of a running lab; `lab partition`,
+`lab impair` and `lab heal A B`: faults on the path between two nodes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
-from lab.cli.app import main, name_option, note, resolve_name
+from lab.cli.app import fail, main, name_option, note, resolve_name
+from lab.core import faults
 from lab.core.running import Lab
 
 
@@ -52,3 +57,87 @@ def recreate(node_name: str, name: str | None) -> None:
     lab = Lab.attach(resolve_name(name))
     lab.recreate_node(node_name)
     note(f"{node_name} recreated and up")
+
+
+def _fault_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--oneway",
+        is_flag=True,
+        help="Only what FIRST sends to SECOND is lost (default: both ways).",
+    )(f)
+    f = click.option(
+        "--only",
+        type=click.Choice(faults.KINDS),
+        help="Only DUNDi (UDP 4520) or only IAX2 (UDP 4569); default: all traffic.",
+    )(f)
+    f = click.argument("second", metavar="SECOND")(f)
+    return click.argument("first", metavar="FIRST")(f)
+
+
+def _path(first: str, second: str, only: str | None, oneway: bool) -> str:
+    return f"{first}{'->' if oneway else '-'}{second}{f' ({only} only)' if only else ''}"
+
+
+@main.command()
+@_fault_options
+@click.option(
+    "--reject",
+    is_flag=True,
+    help="Refuse with ICMP port unreachable, as a rejecting firewall (default: drop silently).",
+)
+@name_option
+def partition(
+    first: str, second: str, only: str | None, oneway: bool, reject: bool, name: str | None
+) -> None:
+    """Cut the traffic between FIRST and SECOND; both stay up. The receiving node's packet
+    filter drops (or refuses) the packets, as a firewall on that server would."""
+    lab = Lab.attach(resolve_name(name))
+    lab.partition(first, second, only=only, oneway=oneway, reject=reject)
+    note(f"cut {_path(first, second, only, oneway)}{' (refused)' if reject else ''}")
+
+
+@main.command()
+@_fault_options
+@click.option(
+    "--loss",
+    "loss_pct",
+    type=click.FloatRange(0, 100),
+    default=0,
+    help="Drop this percentage of the packets at random (packet filter; any kernel).",
+)
+@click.option(
+    "--delay",
+    "delay_ms",
+    type=click.IntRange(0, 5000),
+    default=0,
+    help="Delay packets by this many ms (netem: only where the kernel has it).",
+)
+@name_option
+def impair(
+    first: str,
+    second: str,
+    only: str | None,
+    oneway: bool,
+    loss_pct: float,
+    delay_ms: int,
+    name: str | None,
+) -> None:
+    """Lose and/or delay packets between FIRST and SECOND."""
+    if not loss_pct and not delay_ms:
+        fail("say what to do: --loss PCT and/or --delay MS")
+    lab = Lab.attach(resolve_name(name))
+    lab.impair(first, second, loss_pct=loss_pct, delay_ms=delay_ms, only=only, oneway=oneway)
+    what = [f"{loss_pct:g}% loss"] if loss_pct else []
+    what += [f"{delay_ms} ms delay"] if delay_ms else []
+    note(f"{' and '.join(what)} on {_path(first, second, only, oneway)}")
+
+
+@main.command()
+@_fault_options
+@name_option
+def heal(first: str, second: str, only: str | None, oneway: bool, name: str | None) -> None:
+    """Remove the cuts, losses and delays the lab put between FIRST and SECOND (narrowed by
+    --only and --oneway)."""
+    lab = Lab.attach(resolve_name(name))
+    lab.heal(first, second, only=only, oneway=oneway)
+    note(f"healed {_path(first, second, only, oneway)}")

@@ -27,7 +27,7 @@ from lab.asterisk import node as asterisk_node
 from lab.asterisk import probes
 from lab.asterisk.ami import Ami
 from lab.asterisk.render import caller_number
-from lab.core import readiness
+from lab.core import faults, readiness
 from lab.core.calls import collect as collect_calls
 from lab.core.events import Listener, ignore
 from lab.core.state import DOWN, UNREGISTERED, LinkState, NodeState
@@ -327,67 +327,82 @@ class Lab:
         self.backend.start([spec], lambda _: None)
         readiness.wait_booted(self, node, time.monotonic() + timeout)
 
-    def partition(self, first: str, second: str) -> None:
-        """Cut all traffic between two nodes (both directions); both stay up."""
-        self._route_between(first, second, "add")
+    def partition(
+        self,
+        first: str,
+        second: str,
+        *,
+        only: str | None = None,
+        oneway: bool = False,
+        reject: bool = False,
+    ) -> None:
+        """Cut the traffic between two nodes; both stay up. `only`: "dundi" or "iax2" (default
+        all traffic); `oneway`: only what `first` sends is lost; `reject`: refused with ICMP
+        port unreachable, as a firewall that rejects, instead of dropped silently."""
+        self._filter(faults.cuts(first, second, only=only, oneway=oneway, reject=reject))
 
-    def heal(self, first: str, second: str) -> None:
-        """Undo `partition`."""
-        self._route_between(first, second, "del")
+    def heal(
+        self, first: str, second: str, *, only: str | None = None, oneway: bool = False
+    ) -> None:
+        """Remove the cuts and losses the lab put between two nodes (narrowed by `only` and
+        `oneway` as for `partition`), and a delay made by `impair`."""
+        for receiver in (second,) if oneway else (first, second):
+            listing = self._iptables(receiver, ["-S", "INPUT"])
+            for argv in faults.ours(listing, first, second, only=only, oneway=oneway):
+                self._iptables(receiver, argv)
+        for node in (first, second):
+            qdisc = self.exec(node, ["tc", "qdisc", "show", "dev", "eth0"]).output
+            if "qdisc prio 1:" in qdisc:
+                self.exec(node, ["tc", "qdisc", "del", "dev", "eth0", "root"])
 
-    def _route_between(self, first: str, second: str, verb: str) -> None:
-        for here, there in ((first, second), (second, first)):
-            peer_ip = self._node(there).ip
-            result = self.exec(here, ["ip", "route", verb, "blackhole", f"{peer_ip}/32"])
-            if result.code != 0 and not (verb == "del" and "No such process" in result.output):
-                raise LabRuntimeError(
-                    f"cannot {verb} the cut {here}→{there}: {result.output.strip()}"
-                )
+    def impair(
+        self,
+        first: str,
+        second: str,
+        *,
+        delay_ms: int = 0,
+        loss_pct: float = 0,
+        only: str | None = None,
+        oneway: bool = False,
+    ) -> None:
+        """Drop `loss_pct` % of the packets between two nodes at random (packet filter, works
+        on any kernel) and/or delay them by `delay_ms` (netem: LabRuntimeError naming the
+        kernel's reason where it has none)."""
+        if delay_ms:
+            self._delay(first, second, delay_ms, oneway)
+        if loss_pct:
+            self._filter(faults.cuts(first, second, only=only, oneway=oneway, loss_pct=loss_pct))
 
-    def impair(self, first: str, second: str, *, delay_ms: int = 0, loss_pct: float = 0) -> None:
-        """Delay and/or drop packets between two nodes (netem); LabRuntimeError if the
-        kernel has no netem."""
-        for here, there in ((first, second), (second, first)):
+    def _filter(self, cuts: list[faults.Cut]) -> None:
+        for cut in cuts:
+            rule = cut.rule(self._node(cut.sender).ip)
+            listing = self._iptables(cut.receiver, ["-S", "INPUT"])
+            if not any(cut.tag() in line for line in listing.splitlines()):
+                self._iptables(cut.receiver, ["-A", "INPUT", *rule])
+
+    def _iptables(self, node: str, argv: list[str]) -> str:
+        result = self.exec(node, ["iptables", "-w", "5", *argv])
+        if result.code != 0:
+            raise LabRuntimeError(f"{node}: iptables {' '.join(argv)}: {result.output.strip()}")
+        return result.output
+
+    def _delay(self, first: str, second: str, delay_ms: int, oneway: bool) -> None:
+        pairs = [(first, second)] if oneway else [(first, second), (second, first)]
+        for here, there in pairs:
             peer_ip = self._node(there).ip
             tc = ["tc", "qdisc", "replace", "dev", "eth0"]
             for argv in (
                 [*tc, "root", "handle", "1:", "prio", "bands", "4", "priomap", *["1"] * 16],
+                [*tc, "parent", "1:4", "handle", "40:", "netem", "delay", f"{int(delay_ms)}ms"],
                 [
-                    *tc,
-                    "parent",
-                    "1:4",
-                    "handle",
-                    "40:",
-                    "netem",
-                    "delay",
-                    f"{int(delay_ms)}ms",
-                    "loss",
-                    f"{float(loss_pct)}%",
-                ],
-                [
-                    "tc",
-                    "filter",
-                    "add",
-                    "dev",
-                    "eth0",
-                    "protocol",
-                    "ip",
-                    "parent",
-                    "1:0",
-                    "prio",
-                    "4",
-                    "u32",
-                    "match",
-                    "ip",
-                    "dst",
-                    f"{peer_ip}/32",
-                    "flowid",
-                    "1:4",
+                    *["tc", "filter", "add", "dev", "eth0", "protocol", "ip", "parent", "1:0"],
+                    *["prio", "4", "u32", "match", "ip", "dst", f"{peer_ip}/32", "flowid", "1:4"],
                 ],
             ):
                 result = self.exec(here, argv)
                 if result.code != 0:
-                    raise LabRuntimeError(f"cannot impair {here}→{there}: {result.output.strip()}")
+                    self.exec(here, ["tc", "qdisc", "del", "dev", "eth0", "root"])
+                    raise LabRuntimeError(f"cannot delay {here}→{there}: {result.output.strip()}")
 
     # ---- helpers -------------------------------------------------------------------------
 

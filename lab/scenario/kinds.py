@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.asterisk.probes import MAX_DIGITS
+from lab.core import faults
 from lab.core.running import Lab
 from lab.core.verdict import judge_call
 from lab.errors import LabError
@@ -29,12 +30,17 @@ LINK_STATES = ("OK", "UNREACHABLE", "UNMONITORED", "LAGGED", "UNKNOWN", "ABSENT"
 CALL_STATUSES = ("FOUND", "NOT_FOUND", "NO_DIAL_PATTERN", "TIMEOUT")
 _NODE = {"$ref": "#/$defs/nodeName"}
 _NODES = {"oneOf": [_NODE, {"type": "array", "items": _NODE}]}
-_PAIR = {
+_PATH = {
     "oneOf": [
-        {"type": "string", "pattern": "^[a-z][a-z0-9-]*-[a-z][a-z0-9-]*$"},
+        {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9-]*(-|->)[a-z][a-z0-9-]*$",
+            "description": "a-b: both ways; a->b: only what a sends",
+        },
         {"type": "array", "items": _NODE, "minItems": 2, "maxItems": 2},
     ]
 }
+_ONLY = {"enum": list(faults.KINDS), "description": "only DUNDi (UDP 4520) or IAX2 (UDP 4569)"}
 _TARGET = {"type": ["string", "integer"], "pattern": r"^[0-9]+(@[a-z][a-z0-9_-]*)?$"}
 
 
@@ -72,6 +78,12 @@ class Lookup(Step):
     modifiers: ClassVar[dict[str, Any]] = {
         "from": _NODE,
         "bypass": {"type": "boolean", "description": "skip the DUNDi cache on every hop"},
+        "repeat": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 500,
+            "description": "do the lookup this many times; every one must hold (times shown)",
+        },
     }
     expects: ClassVar[dict[str, Any]] = {
         "found": {"type": "boolean", "default": True},
@@ -88,6 +100,7 @@ class Lookup(Step):
     network: str
     node: str
     bypass: bool = False
+    repeat: int = 1
     found: bool | None = True
     answered_by: tuple[str, ...] | None = None
     best: str | None = None
@@ -109,6 +122,7 @@ class Lookup(Step):
             bypass=ctx.boolean(entry["bypass"], join(path, "bypass"))
             if "bypass" in entry
             else False,
+            repeat=int(ctx.number(entry.get("repeat", 1), join(path, "repeat"), 1, 500)),
             found=ctx.boolean(e["found"], join(where, "found")) if "found" in e else True,
             answered_by=tuple(
                 ctx.node(v, join(where, "answered_by"))
@@ -128,9 +142,25 @@ class Lookup(Step):
 
     def describe(self) -> str:
         via = " bypass" if self.bypass else ""
-        return f"lookup {self.number}@{self.network} from {self.node}{via}"
+        times = f" ×{self.repeat}" if self.repeat > 1 else ""
+        return f"lookup {self.number}@{self.network} from {self.node}{via}{times}"
 
     def run(self, lab: Lab) -> Seen:
+        if self.repeat == 1:
+            return self._once(lab)[0]
+        runs = [self._once(lab) for _ in range(self.repeat)]
+        held = sum(seen.ok for seen, _ in runs)
+        ms = sorted(took for _, took in runs)
+        first_miss = next((seen for seen, _ in runs if not seen.ok), None)
+        seen = (
+            f"{held}/{self.repeat} held; Asterisk's times {ms[0]}–{ms[-1]} ms, "
+            f"median {ms[len(ms) // 2]} ms"
+        )
+        if first_miss is None:
+            return Seen(True, seen)
+        return Seen(False, f"{seen}; first miss: {first_miss.seen}", first_miss.expected)
+
+    def _once(self, lab: Lab) -> tuple[Seen, int]:
         result = lab.lookup(self.number, self.network, from_node=self.node, bypass=self.bypass)
         by = sorted(_name(lab, a.eid) for a in result.answers)
         best = result.best
@@ -164,7 +194,8 @@ class Lookup(Step):
             )
         if self.answers is not None:
             checks.append((len(result.answers) == self.answers, f"{self.answers} answers"))
-        return verdict(checks, seen)
+        took = result.asterisk_ms if result.asterisk_ms is not None else round(result.wall_ms)
+        return verdict(checks, seen), took
 
 
 @register
@@ -419,49 +450,98 @@ class Restart(_NodeAction):
 
 
 @dataclass(frozen=True)
-class _PairAction(Step):
-    value_schema: ClassVar[dict[str, Any]] = _PAIR
+class _Fault(Step):
+    """partition, heal, impair: between two nodes, `a-b` both ways or `a->b` one way, all
+    traffic or `only: dundi|iax2`."""
+
+    value_schema: ClassVar[dict[str, Any]] = _PATH
     line: int | None
     first: str
     second: str
+    oneway: bool = False
+    only: str | None = None
+
+    @classmethod
+    def _path(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> dict[str, Any]:
+        """first, second, oneway and only, from the step at `path`."""
+        oneway = isinstance(value, str) and "->" in value
+        first, second = ctx.pair(
+            value.replace("->", ">") if oneway else value,
+            join(path, cls.key),
+            ">" if oneway else "-",
+        )
+        only = (
+            ctx.choice(entry["only"], join(path, "only"), faults.KINDS, "kind of traffic")
+            if "only" in entry
+            else None
+        )
+        return {"first": first, "second": second, "oneway": oneway, "only": only}
+
+    def _between(self) -> str:
+        arrow = "->" if self.oneway else "-"
+        only = f" ({self.only} only)" if self.only else ""
+        return f"{self.first}{arrow}{self.second}{only}"
+
+    def describe(self) -> str:
+        return f"{self.key} {self._between()}"
+
+
+@register
+@dataclass(frozen=True)
+class Partition(_Fault):
+    key = "partition"
+    summary = "cut the traffic between two nodes (a-b both ways, a->b one way); both stay up"
+    modifiers: ClassVar[dict[str, Any]] = {
+        "only": _ONLY,
+        "reject": {"type": "boolean", "description": "refuse (ICMP) instead of dropping"},
+    }
+    reject: bool = False
 
     @classmethod
     def parse(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> Step:
-        first, second = ctx.pair(value, join(path, cls.key), "-")
-        return cls(line=ctx.src.line(path), first=first, second=second)
+        reject = ctx.boolean(entry["reject"], join(path, "reject")) if "reject" in entry else False
+        return cls(
+            line=ctx.src.line(path),
+            **cls._path(value, entry, ctx, path),
+            reject=reject,
+        )
 
     def describe(self) -> str:
-        return f"{self.key} {self.first}-{self.second}"
-
-
-@register
-@dataclass(frozen=True)
-class Partition(_PairAction):
-    key = "partition"
-    summary = "cut the path between two nodes; both stay up"
+        return f"partition {self._between()}{' refused' if self.reject else ''}"
 
     def run(self, lab: Lab) -> Seen:
-        lab.partition(self.first, self.second)
+        lab.partition(
+            self.first, self.second, only=self.only, oneway=self.oneway, reject=self.reject
+        )
         return Seen(True, "done")
 
 
 @register
 @dataclass(frozen=True)
-class Heal(_PairAction):
+class Heal(_Fault):
     key = "heal"
-    summary = "undo a partition"
+    summary = "undo partitions and impairments between two nodes (narrowed by only, ->)"
+    modifiers: ClassVar[dict[str, Any]] = {"only": _ONLY}
+
+    @classmethod
+    def parse(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> Step:
+        return cls(line=ctx.src.line(path), **cls._path(value, entry, ctx, path))
 
     def run(self, lab: Lab) -> Seen:
-        lab.heal(self.first, self.second)
+        lab.heal(self.first, self.second, only=self.only, oneway=self.oneway)
         return Seen(True, "done")
 
 
 @register
 @dataclass(frozen=True)
-class Impair(_PairAction):
+class Impair(_Fault):
     key = "impair"
-    summary = "delay and/or drop packets between two nodes (netem; SKIP where the kernel has none)"
+    summary = (
+        "drop a share of the packets between two nodes at random (packet filter) and/or "
+        "delay them (netem; SKIP where the kernel has none)"
+    )
     modifiers: ClassVar[dict[str, Any]] = {
+        "only": _ONLY,
         "delay_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
         "loss_pct": {"type": "number", "minimum": 0, "maximum": 100},
     }
@@ -470,23 +550,32 @@ class Impair(_PairAction):
 
     @classmethod
     def parse(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> Step:
-        first, second = ctx.pair(value, join(path, cls.key), "-")
         return cls(
             line=ctx.src.line(path),
-            first=first,
-            second=second,
+            **cls._path(value, entry, ctx, path),
             delay_ms=int(ctx.number(entry.get("delay_ms", 0), join(path, "delay_ms"), 0, 5000)),
             loss_pct=float(ctx.number(entry.get("loss_pct", 0), join(path, "loss_pct"), 0, 100)),
         )
 
     def describe(self) -> str:
-        return f"impair {self.first}-{self.second} delay {self.delay_ms} ms loss {self.loss_pct:g}%"
+        what = [f"delay {self.delay_ms} ms"] if self.delay_ms else []
+        what += [f"loss {self.loss_pct:g}%"] if self.loss_pct else []
+        return f"impair {self._between()} {' '.join(what) or 'nothing'}"
 
     def run(self, lab: Lab) -> Seen:
         try:
-            lab.impair(self.first, self.second, delay_ms=self.delay_ms, loss_pct=self.loss_pct)
+            lab.impair(
+                self.first,
+                self.second,
+                delay_ms=self.delay_ms,
+                loss_pct=self.loss_pct,
+                only=self.only,
+                oneway=self.oneway,
+            )
         except LabError as exc:
-            return Seen(True, "", "", f"the kernel cannot impair links here ({exc})")
+            if self.delay_ms:
+                return Seen(True, "", "", f"the kernel cannot delay packets here ({exc})")
+            raise
         return Seen(True, "done")
 
 

@@ -1,0 +1,89 @@
+"""Fault rules: what `partition`, `impair` and `heal` put into the nodes' packet filters,
+and how scenario files name them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import scenario
+from lab.core import faults
+from lab.errors import TopologyError
+from lab.scenario.kinds import Heal, Impair, Partition
+
+
+def test_a_cut_is_the_receivers_rule_both_ways_unless_one_way() -> None:
+    both = faults.cuts("a", "c")
+    assert [(c.sender, c.receiver) for c in both] == [("a", "c"), ("c", "a")]
+    one = faults.cuts("c", "a", oneway=True)
+    assert [(c.sender, c.receiver) for c in one] == [("c", "a")]
+
+
+def test_rules_match_the_peer_the_port_and_drop_refuse_or_lose() -> None:
+    drop = faults.Cut("a", "c", only="dundi").rule("10.0.0.2")
+    assert drop == [
+        *["-s", "10.0.0.2/32", "-p", "udp", "--dport", "4520"],
+        *["-m", "comment", "--comment", "dundi-lab:a>c:dundi:drop", "-j", "DROP"],
+    ]
+    refuse = faults.Cut("a", "c", reject=True).rule("10.0.0.2")
+    assert "--dport" not in refuse
+    assert refuse[-4:] == ["-j", "REJECT", "--reject-with", "icmp-port-unreachable"]
+    lose = faults.Cut("a", "c", only="iax2", loss_pct=20).rule("10.0.0.2")
+    assert "4569" in lose
+    assert lose[lose.index("--probability") + 1] == "0.2000"
+    assert "dundi-lab:a>c:iax2:loss20" in lose
+
+
+# what `iptables -S INPUT` (nft backend) prints with the lab's rules and one of the member's
+LISTING = """-P INPUT ACCEPT
+-A INPUT -s 10.0.0.2/32 -p udp -m udp --dport 4520 -m comment --comment "dundi-lab:a>c:dundi:drop" -j DROP
+-A INPUT -s 10.0.0.4/32 -m comment --comment "dundi-lab:d>c:all:drop" -j DROP
+-A INPUT -s 10.0.0.2/32 -m comment --comment "dundi-lab:a>c:all:reject" -j REJECT --reject-with icmp-port-unreachable
+-A INPUT -s 10.0.0.9/32 -m comment --comment "members own rule" -j DROP
+"""  # noqa: E501
+
+
+def test_heal_removes_the_lab_rules_of_the_pair_and_nothing_else() -> None:
+    found = faults.ours(LISTING, "a", "c", only=None, oneway=False)
+    assert [argv[0] for argv in found] == ["-D", "-D"]
+    assert [argv[argv.index("--comment") + 1] for argv in found] == [
+        "dundi-lab:a>c:dundi:drop",
+        "dundi-lab:a>c:all:reject",
+    ]
+    dundi_only = faults.ours(LISTING, "a", "c", only="dundi", oneway=False)
+    assert len(dundi_only) == 1
+    # one way names the sender: c->a heals only what c sends, none of these
+    assert faults.ours(LISTING, "c", "a", only=None, oneway=True) == []
+    assert len(faults.ours(LISTING, "a", "c", only=None, oneway=True)) == 2
+
+
+def _steps(tmp_path: Path, steps: str) -> list[object]:
+    path = tmp_path / "s.yaml"
+    path.write_text("networks: [n1]\nnodes: {a: {peers: [pbx-c]}, pbx-c: {}}\nsteps:\n" + steps)
+    return list(scenario.load(path).steps)
+
+
+def test_scenario_fault_steps_name_the_path_kind_and_way(tmp_path: Path) -> None:
+    steps = _steps(
+        tmp_path,
+        "  - partition: pbx-c->a\n    only: dundi\n    reject: yes\n"
+        "  - heal: [a, pbx-c]\n"
+        "  - impair: a->pbx-c\n    loss_pct: 20\n    only: iax2\n",
+    )
+    partition, heal, impair = steps
+    assert isinstance(partition, Partition)
+    assert (partition.first, partition.second, partition.oneway) == ("pbx-c", "a", True)
+    assert partition.only == "dundi" and partition.reject
+    assert partition.describe() == "partition pbx-c->a (dundi only) refused"
+    assert isinstance(heal, Heal) and not heal.oneway and heal.only is None
+    assert isinstance(impair, Impair) and impair.loss_pct == 20 and impair.only == "iax2"
+    assert impair.describe() == "impair a->pbx-c (iax2 only) loss 20%"
+
+
+def test_a_bad_kind_of_traffic_is_named_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError) as raised:
+        _steps(tmp_path, "  - partition: a-pbx-c\n    only: sip\n")
+    text = str(raised.value)
+    assert "s.yaml:4 steps[0].partition: name two nodes" in text
+    assert "s.yaml:5 steps[0].only: 'sip' is not a kind of traffic (valid: dundi, iax2)" in text
