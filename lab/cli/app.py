@@ -80,6 +80,28 @@ class LabGroup(click.Group):
         except KeyboardInterrupt:
             note("interrupted")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit):
+            raise  # a command's own exit, even one it chose after a Ctrl-C
+        except Exception as exc:
+            if (
+                not _interrupted(exc)
+                or ctx.params.get("debug")
+                or os.environ.get("DUNDI_LAB_DEBUG")
+            ):
+                raise
+            note("interrupted")
+            sys.exit(130)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C is behind this error: CPython can turn a KeyboardInterrupt that lands
+    inside threading's lock handling into a RuntimeError ('release unlocked lock')."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def engine() -> Backend:

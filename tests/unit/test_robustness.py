@@ -71,6 +71,19 @@ def test_a_scenario_step_with_a_number_that_is_not_digits_is_refused_at_load(
         scenario.load(path)
 
 
+def test_ctrl_c_that_python_turns_into_another_error_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def interrupted(*_: object, **__: object) -> Topology:
+        try:  # Ctrl-C inside threading's lock dance (a pool's submit) comes out like this
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("release unlocked lock") from None
+
+    monkeypatch.setattr(topology, "load", interrupted)
+    assert run("validate", str(ROOT / "scenarios/seed-chain.yaml")) == (130, "interrupted\n")
+
+
 # ---- members' files that are not UTF-8 ------------------------------------------------
 
 
