@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import lab
 from lab import lint, topology
 from lab.asterisk import node, render
 from lab.cli.commands import main
@@ -82,6 +85,15 @@ def test_ctrl_c_that_python_turns_into_another_error_ends_quietly(
 
     monkeypatch.setattr(topology, "load", interrupted)
     assert run("validate", str(ROOT / "scenarios/seed-chain.yaml")) == (130, "interrupted\n")
+
+
+def test_the_lab_command_imports_nothing_slow_before_it_can_catch_ctrl_c() -> None:
+    # the `lab` script runs `from lab.cli import entry`; entry catches Ctrl-C from then on
+    slow = ("importlib.metadata", "click")
+    check = f"import sys, lab.cli; print([m for m in {slow!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
+    assert run("--version")[1] == f"dundi-lab, version {lab.__version__}\n"
 
 
 # ---- members' files that are not UTF-8 ------------------------------------------------
