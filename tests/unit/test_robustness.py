@@ -18,9 +18,12 @@ from lab.asterisk import node, render
 from lab.cli.commands import main
 from lab.errors import TopologyError
 from lab.paths import LabPaths
+from lab.runtime import protocol
 from lab.topology import Topology, generate
 from lab.topology.model import default_eid, default_subnet, prefix_for
+from tests.support import unique
 from tests.unit.conftest import ROOT
+from tests.unit.fake_backend import FakeBackend
 
 ERRORS = ROOT / "tests/unit/errors"
 
@@ -94,6 +97,18 @@ def test_the_lab_command_imports_nothing_slow_before_it_can_catch_ctrl_c() -> No
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
     assert run("--version")[1] == f"dundi-lab, version {lab.__version__}\n"
+
+
+def test_lab_up_names_each_lint_error_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNDI_LAB_HOME", str(tmp_path))
+    monkeypatch.setitem(protocol._BACKENDS, "docker", lambda: FakeBackend())
+    seed, name = str(ROOT / "scenarios/seed-chain.yaml"), unique("lint-once")
+    assert run("render", seed, "--name", name)[0] == 0
+    (tmp_path / name / "nodes/a/keys/a.key").chmod(0o640)  # someone's copy
+    code, output = run("up", seed, "--name", name)
+    assert code == 1
+    assert output.count("error DL105") == 1, output
+    assert "error: lab lint: 1 error in the files the lab would mount" in output
 
 
 # ---- members' files that are not UTF-8 ------------------------------------------------
