@@ -13,13 +13,7 @@ Stages, in the order `lab up` runs them: `topology` (load), `asterisk` (render),
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("dundi-lab")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
 
 _PUBLIC = {
     "Lab": "lab.core.running",
@@ -36,4 +30,17 @@ __all__ = ["Lab", "LabError", "Topology", "__version__", "load", "start", "up"]
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return getattr(import_module(_PUBLIC[name]), name)
+    if name == "__version__":
+        return _version()
     raise AttributeError(f"module 'lab' has no attribute {name!r}")
+
+
+def _version() -> str:
+    """The installed version, read when asked: importlib.metadata takes most of the time
+    the `lab` command spends before `entry` can catch a Ctrl-C."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dundi-lab")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"

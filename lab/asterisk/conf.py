@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "EID_PATTERN",
     "ConfFile",
     "Directive",
     "Extension",
     "Option",
     "Section",
     "Stray",
+    "ast_eid",
     "ast_true",
     "dialplan",
     "load",
@@ -33,6 +35,18 @@ __all__ = [
 def ast_true(value: str) -> bool:
     """A yes/no option as Asterisk's ast_true reads it: yes, true, y, t, 1 and on."""
     return value.strip().lower() in ("yes", "true", "y", "t", "1", "on")
+
+
+# ast_str_to_eid: six bytes, "%2x:%2x:%2x:%2x:%2x:%2x", so one or two hex digits each
+EID_PATTERN = re.compile(r"^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$", re.IGNORECASE)
+
+
+def ast_eid(text: str) -> str:
+    """An entity ID as Asterisk's ast_str_to_eid reads it (`[2:0:0:0:0:1]` is
+    02:00:00:00:00:01), written as pbx_dundi prints it; "" if Asterisk reads none."""
+    if not EID_PATTERN.match(text.strip()):
+        return ""
+    return ":".join(f"{int(part, 16):02x}" for part in text.strip().split(":"))
 
 
 _HEADER = re.compile(r"^\[(?P<name>[^\]]*)\]\s*(?:\((?P<marks>[^)]*)\))?\s*$")

@@ -12,7 +12,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.asterisk.conf import ConfFile, Includer, Option, Section, ast_true, dialplan, parse
+from lab.asterisk.conf import (
+    ConfFile,
+    Includer,
+    Option,
+    Section,
+    ast_eid,
+    ast_true,
+    dialplan,
+    parse,
+)
 
 __all__ = [
     "MEMBER_FILES",
@@ -29,7 +38,6 @@ __all__ = [
 ]
 
 MEMBER_FILES = ("dundi.conf", "iax.conf", "extensions.conf")
-_EID = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 _VALUE = re.compile(r"^(?P<head>\s*[\w-]+\s*=>?\s*)(?P<value>[^;]*?)(?P<tail>\s*(;.*)?)$")
 _GOTO = re.compile(r"^Goto\(([^,)]+),", re.IGNORECASE)
 
@@ -160,14 +168,20 @@ def member_from_texts(folder: Path, files: tuple[tuple[str, str], ...]) -> Membe
     return Member(
         dir=folder,
         texts=tuple(texts.items()),
-        entityid=general.value("entityid") if general else "",
+        entityid=_entityid(general.value("entityid") if general else ""),
         mappings=tuple(mappings),
         serves=serves,
-        peers=tuple(peer_of(s) for s in dundi.browse() if _EID.match(s.name)),
+        peers=tuple(peer_of(s) for s in dundi.browse() if ast_eid(s.name)),
         lookup=lookup,
         outgoing=tuple(outgoing),
         has_internal="internal" in contexts,
     )
+
+
+def _entityid(written: str) -> str:
+    """The member's entity ID as pbx_dundi reads it; as written when it reads none (lint
+    tells the member)."""
+    return ast_eid(written) or written
 
 
 def _options(section: Section | None) -> tuple[Option, ...]:
@@ -178,7 +192,7 @@ def peer_of(section: Section) -> MemberPeer:
     """A [EID] section of dundi.conf, as pbx_dundi reads its options."""
     qualify = section.value("qualify", "no").lower()
     return MemberPeer(
-        eid=section.name.lower(),
+        eid=ast_eid(section.name),
         line=section.line,
         model=section.value("model", "symmetric").lower(),
         include=tuple(o.value for o in section.all("include")),
@@ -321,9 +335,9 @@ def _rewrite_dundi(dundi: ConfFile, files: _Files, target: Target) -> None:
                     if "${IPADDR}" in host.upper():
                         why += " (${IPADDR} is the host name resolved, not a reliable address)"
                     files[o.file].value(o.line, new, why)
-        elif _EID.match(section.name) and section.name.lower() in target.peers:
-            _rewrite_peer(section, target.peers[section.name.lower()], files, target)
-        elif _EID.match(section.name):
+        elif ast_eid(section.name) in target.peers:
+            _rewrite_peer(section, target.peers[ast_eid(section.name)], files, target)
+        elif ast_eid(section.name):
             why = f"a peer outside the lab ({target.outside})"
             files[section.file].comment(section.line, why)
             for o in section.options:
@@ -333,7 +347,7 @@ def _rewrite_dundi(dundi: ConfFile, files: _Files, target: Target) -> None:
 
 
 def _rewrite_peer(section: Section, peer: PeerTarget, files: _Files, target: Target) -> None:
-    if section.name.lower() != peer.eid:
+    if ast_eid(section.name) != peer.eid:
         header = files[section.file].lines[section.line - 1].rstrip("\r\n")
         renamed = header.replace(f"[{section.name}]", f"[{peer.eid}]", 1)
         files[section.file].set(section.line, renamed, f"this peer is lab node {peer.node}")

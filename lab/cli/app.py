@@ -18,11 +18,12 @@ import click
 from lab import __version__, topology
 from lab.core.events import Event, LintDone, NodeStarted, Note, StageDone
 from lab.errors import LabError, LintFailed
-from lab.lint import format_findings
+from lab.lint import Finding, format_findings
 from lab.runtime.protocol import Backend, backend
 from lab.topology import Topology, network
 
 DEFAULT_TOPOLOGY = "scenarios/seed-chain.yaml"
+_printed: set[Finding] = set()  # lint findings an event printer has shown: not twice
 
 
 def _plain(text: str) -> str:
@@ -71,7 +72,8 @@ class LabGroup(click.Group):
             if ctx.params.get("debug") or os.environ.get("DUNDI_LAB_DEBUG"):
                 raise
             if isinstance(exc, LintFailed):
-                for line in format_findings(exc.findings, relative_to=Path.cwd()):
+                fresh = [f for f in exc.findings if f not in _printed]
+                for line in format_findings(fresh, relative_to=Path.cwd()):
                     note(line)
             report(str(exc))
             for extra in getattr(exc, "__notes__", ()):
@@ -80,6 +82,28 @@ class LabGroup(click.Group):
         except KeyboardInterrupt:
             note("interrupted")
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit):
+            raise  # a command's own exit, even one it chose after a Ctrl-C
+        except Exception as exc:
+            if (
+                not _interrupted(exc)
+                or ctx.params.get("debug")
+                or os.environ.get("DUNDI_LAB_DEBUG")
+            ):
+                raise
+            note("interrupted")
+            sys.exit(130)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C is behind this error: CPython can turn a KeyboardInterrupt that lands
+    inside threading's lock handling into a RuntimeError ('release unlocked lock')."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def engine() -> Backend:
@@ -122,6 +146,7 @@ def event_printer() -> Callable[[Event], None]:
         elif isinstance(event, NodeStarted):
             note(f"{at} started {event.node} ({event.ip})")
         elif isinstance(event, LintDone):
+            _printed.update(event.findings)
             if event.as_written:
                 note(f"{at} lint of the members' files as they wrote them (not blocking):")
             for line in format_findings(event.findings, relative_to=Path.cwd()):

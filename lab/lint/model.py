@@ -3,7 +3,6 @@ contexts and DUNDi switches, and the lab they belong to. The public face is `lab
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lab import topology
-from lab.asterisk.conf import ConfFile, Extension, Option, Section, ast_true, dialplan
+from lab.asterisk.conf import (
+    EID_PATTERN,
+    ConfFile,
+    Extension,
+    Option,
+    Section,
+    ast_eid,
+    ast_true,
+    dialplan,
+)
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -35,7 +43,6 @@ __all__ = [
 DEFAULT_VERSION = "22"
 IN, OUT = 1, 2  # pbx_dundi's DUNDI_MODEL_INBOUND / _OUTBOUND bits
 MODELS = {"none": 0, "inbound": IN, "outbound": OUT, "symmetric": IN | OUT}
-EID_PATTERN = re.compile(r"^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$", re.IGNORECASE)
 _SPECIAL_EXTENS = {"s", "i", "h", "t", "T", "o", "a", "e"}
 
 
@@ -95,7 +102,7 @@ class LintPeer:
 
         model, precache = (MODELS.get(section.value(k).lower(), 0) for k in ("model", "precache"))
         return cls(
-            _eid(section.name),
+            ast_eid(section.name),
             section,
             model,
             precache,
@@ -169,7 +176,7 @@ class LintNode:
         ext = files.extensions.browse() if files.extensions else ()
         return cls(
             files=files,
-            eid=_eid(general.value("entityid") if general else ""),
+            eid=ast_eid(general.value("entityid") if general else ""),
             general=general,
             peers=tuple(LintPeer.of(s) for s in files.dundi.browse() if EID_PATTERN.match(s.name)),
             mappings=tuple(
@@ -259,13 +266,6 @@ def _has_permission(entries: Sequence[tuple[str, bool]], network: str) -> bool:
 def model_name(bits: int) -> str:
     """`model` bits as the word written in dundi.conf."""
     return {0: "none", IN: "inbound", OUT: "outbound"}.get(bits, "symmetric")
-
-
-def _eid(text: str) -> str:
-    """An entity ID as pbx_dundi prints it (lowercase, two digits a byte), or "" if invalid."""
-    if not EID_PATTERN.match(text.strip()):
-        return ""
-    return ":".join(f"{int(part, 16):02x}" for part in text.strip().split(":"))
 
 
 def public_numbers(key: KeyData) -> rsa.RSAPublicNumbers | None:

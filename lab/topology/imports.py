@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
+from lab.asterisk.conf import ast_eid
 from lab.asterisk.member import Member, MemberPeer, read_member
 from lab.topology.model import MODELS, ORDERS, PRECACHE, Peer
 from lab.topology.yamlsrc import join, listed, shown
@@ -63,7 +64,8 @@ class Reader:
         result = []
         for eid, target in mapping.items():
             where = join(join(path, "peers"), str(eid))
-            if str(eid).lower() not in known:
+            key = ast_eid(str(eid)) or str(eid).lower()
+            if key not in known:
                 theirs = listed(list(known))
                 self.check.fail(
                     where,
@@ -75,8 +77,8 @@ class Reader:
                     f"{shown(target)} is not another node of the lab (known: {listed(others)})",
                 )
             else:
-                p = known[str(eid).lower()]
-                self.mapped.setdefault(node, []).append((str(eid).lower(), str(target)))
+                p = known[key]
+                self.mapped.setdefault(node, []).append((key, str(target)))
                 result.append(lab_peer(p, str(target)))
         return result
 

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.asterisk.conf import Section, parse
+from lab.asterisk.conf import Section, ast_eid, parse
 from lab.asterisk.member import Member, includer, peer_of, read_member
 from lab.errors import Problem, TopologyError
 from lab.topology.imports import lab_peer
 from lab.topology.model import (
-    EID,
     VERSIONS,
     Imported,
     Node,
@@ -294,7 +293,7 @@ def _read_members(folder: Path, settings: dict[str, Any], report: _Report) -> li
         dundi = parse(texts["dundi.conf"], "dundi.conf", include=includer(texts))
         general = dundi.section("general")
         option = general.get("entityid") if general else None
-        eid = _eid(option.value if option else "")
+        eid = ast_eid(option.value if option else "")
         if not eid:
             eid = default_eid(len(members) + 200)
             where = (sub / "dundi.conf", option.line if option else None)
@@ -309,7 +308,7 @@ def _read_members(folder: Path, settings: dict[str, Any], report: _Report) -> li
             folder=sub,
             member=member,
             eid=eid,
-            sections=[s for s in dundi.browse() if EID.match(_eid(s.name) or "-")],
+            sections=[s for s in dundi.browse() if ast_eid(s.name)],
             mappings=[
                 (o.name, ",".join(o.value.split(",")[3:4]))
                 for o in (mapping.options if mapping else ())
@@ -346,7 +345,7 @@ def _peers(
     peers, mapped = [], []
     keys = {}
     for s in m.sections:
-        eid = _eid(s.name)
+        eid = ast_eid(s.name)
         other = by_eid.get(eid)
         where = Path(m.folder) / s.file
         if other is None or other is m:
@@ -392,7 +391,7 @@ def _aliases(
 
     for m in members:
         for s in m.sections:
-            other = by_eid.get(_eid(s.name))
+            other = by_eid.get(ast_eid(s.name))
             if other is not None and other is not m:
                 for o in s.all("host"):
                     claim(o.value, other.node, m.folder / o.file, o.line)
@@ -418,13 +417,6 @@ def _int(member: Member, option: str, default: int) -> int:
     general = parse(member.text("dundi.conf"), "dundi.conf").section("general")
     value = general.value(option) if general else ""
     return int(value) if value.isdigit() else default
-
-
-def _eid(text: str) -> str:
-    parts = text.strip().split(":")
-    if len(parts) != 6 or not all(re.fullmatch(r"[0-9A-Fa-f]{1,2}", p) for p in parts):
-        return ""
-    return ":".join(f"{int(p, 16):02x}" for p in parts)
 
 
 def _is_ip(text: str) -> bool:

@@ -157,26 +157,46 @@ def test_a_diff_with_no_change_passes_and_a_new_lint_error_fails() -> None:
     assert not diff.compare(same, same, [warning], [moved]).changed
 
 
-def test_an_imported_members_dynamic_peer_makes_the_generated_side_register(
-    tmp_path: Path,
-) -> None:
+def imported_lab(tmp_path: Path, dundi_conf: str) -> topology.Topology:
+    """Node a, and member m (its own dundi.conf) whose peer 02:00:00:00:00:01 is a."""
     member = tmp_path / "m"
     member.mkdir()
-    (member / "dundi.conf").write_text(
-        "[general]\nentityid = 02:00:00:00:00:09\n\n[02:00:00:00:00:01]\nmodel = outbound\n"
-        "host = dynamic\ninkey = a\noutkey = m\ninclude = all\n"
-        "precache = outbound\n\n[mappings]\n"
-        "network1 => ctx,0,IAX2,dundi:${SECRET}@${IPADDR}/${NUMBER}\n"
-    )
+    (member / "dundi.conf").write_text(dundi_conf)
     (member / "iax.conf").write_text("[dundi]\ntype = user\ndbsecret = dundi/secret\n")
     (member / "extensions.conf").write_text("[ctx]\nexten => _2XXXXXXXX,1,NoOp\n")
     (tmp_path / "lab.yaml").write_text(
         "networks: [network1]\nnodes:\n  a: {serves: {network1: [_1XXXXXXXX]}}\n"
         '  m: {import: {dir: m, peers: {"02:00:00:00:00:01": a}}}\n'
     )
-    topo = topology.load(tmp_path / "lab.yaml")
+    return topology.load(tmp_path / "lab.yaml")
+
+
+def test_an_imported_members_dynamic_peer_makes_the_generated_side_register(
+    tmp_path: Path,
+) -> None:
+    topo = imported_lab(
+        tmp_path,
+        "[general]\nentityid = 02:00:00:00:00:09\n\n[02:00:00:00:00:01]\nmodel = outbound\n"
+        "host = dynamic\ninkey = a\noutkey = m\ninclude = all\n"
+        "precache = outbound\n\n[mappings]\n"
+        "network1 => ctx,0,IAX2,dundi:${SECRET}@${IPADDR}/${NUMBER}\n",
+    )
     [m_side] = topo.node("m").peers
     [a_side] = topo.node("a").peers
     assert (m_side.dynamic, m_side.register, m_side.precache) == (True, False, "outbound")
     assert (a_side.peer, a_side.register, a_side.dynamic) == ("m", True, False)
     assert (a_side.model, a_side.precache, a_side.permit) == ("inbound", "inbound", ("all",))
+
+
+def test_a_peer_section_with_one_digit_bytes_is_the_peer_pbx_dundi_reads(tmp_path: Path) -> None:
+    topo = imported_lab(  # ast_str_to_eid reads [2:0:0:0:0:1] as 02:00:00:00:00:01
+        tmp_path,
+        "[general]\nentityid = 2:0:0:0:0:9\n\n[2:0:0:0:0:1]\nmodel = symmetric\n"
+        "host = 192.0.2.1\ninclude = all\npermit = all\n\n[mappings]\n"
+        "network1 => ctx,0,IAX2,dundi:${SECRET}@192.0.2.9/${NUMBER}\n",
+    )
+    assert topo.node("m").eid == "02:00:00:00:00:09"
+    assert [p.peer for p in topo.node("m").peers] == ["a"]
+    rendered = render.render_lab(topo, LabPaths.of(topo.name, tmp_path / "build"))
+    dundi = rendered.nodes["m"].files["dundi.conf"]
+    assert f"host = {topo.node('a').ip}" in dundi and "192.0.2.1" not in dundi

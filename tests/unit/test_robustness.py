@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import lab
 from lab import lint, topology
 from lab.asterisk import node, render
 from lab.cli.commands import main
 from lab.errors import TopologyError
 from lab.paths import LabPaths
+from lab.runtime import protocol
 from lab.topology import Topology, generate
 from lab.topology.model import default_eid, default_subnet, prefix_for
+from tests.support import unique
 from tests.unit.conftest import ROOT
+from tests.unit.fake_backend import FakeBackend
 
 ERRORS = ROOT / "tests/unit/errors"
 
@@ -69,6 +75,40 @@ def test_a_scenario_step_with_a_number_that_is_not_digits_is_refused_at_load(
     )
     with pytest.raises(TopologyError, match=r"s.yaml:4 steps\[0\]\.call: .* must be a number"):
         scenario.load(path)
+
+
+def test_ctrl_c_that_python_turns_into_another_error_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def interrupted(*_: object, **__: object) -> Topology:
+        try:  # Ctrl-C inside threading's lock dance (a pool's submit) comes out like this
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("release unlocked lock") from None
+
+    monkeypatch.setattr(topology, "load", interrupted)
+    assert run("validate", str(ROOT / "scenarios/seed-chain.yaml")) == (130, "interrupted\n")
+
+
+def test_the_lab_command_imports_nothing_slow_before_it_can_catch_ctrl_c() -> None:
+    # the `lab` script runs `from lab.cli import entry`; entry catches Ctrl-C from then on
+    slow = ("importlib.metadata", "click")
+    check = f"import sys, lab.cli; print([m for m in {slow!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
+    assert run("--version")[1] == f"dundi-lab, version {lab.__version__}\n"
+
+
+def test_lab_up_names_each_lint_error_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNDI_LAB_HOME", str(tmp_path))
+    monkeypatch.setitem(protocol._BACKENDS, "docker", lambda: FakeBackend())
+    seed, name = str(ROOT / "scenarios/seed-chain.yaml"), unique("lint-once")
+    assert run("render", seed, "--name", name)[0] == 0
+    (tmp_path / name / "nodes/a/keys/a.key").chmod(0o640)  # someone's copy
+    code, output = run("up", seed, "--name", name)
+    assert code == 1
+    assert output.count("error DL105") == 1, output
+    assert "error: lab lint: 1 error in the files the lab would mount" in output
 
 
 # ---- members' files that are not UTF-8 ------------------------------------------------
