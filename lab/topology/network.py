@@ -39,7 +39,7 @@ from lab.topology.model import (
 )
 from lab.topology.yamlsrc import Located, join, read_located, shown
 
-__all__ = ["NETWORK_FILE", "Finding", "is_network", "load_network"]
+__all__ = ["NETWORK_FILE", "NetworkNote", "is_network", "load_network"]
 
 NETWORK_FILE = "network.yaml"
 NETWORK_KEYS = ("name", "description", "subnet", "number_length", "networks", "members")
@@ -49,7 +49,7 @@ _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 @dataclass(frozen=True)
-class Finding:
+class NetworkNote:
     """Something about the network worth telling: where, and what (a left-out peer, …)."""
 
     file: str
@@ -74,11 +74,11 @@ class _Read:
 
 @dataclass
 class _Report:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[NetworkNote] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     def note(self, file: Path | str, line: int | None, message: str) -> None:
-        self.findings.append(Finding(str(file), line, message))
+        self.findings.append(NetworkNote(str(file), line, message))
 
 
 def is_network(path: Path) -> bool:
@@ -88,7 +88,7 @@ def is_network(path: Path) -> bool:
 
 def load_network(
     folder: Path, *, name: str | None = None, subnet: str | None = None
-) -> tuple[Topology, list[Finding]]:
+) -> tuple[Topology, list[NetworkNote]]:
     """The lab a network folder describes, and what was noticed on the way (left-out
     peers, renamed members, …); TopologyError listing every problem."""
     folder = folder.resolve()
@@ -433,7 +433,7 @@ def _safe(name: str) -> str:
     return safe if safe[0].isalpha() else f"m-{safe}"[:30]
 
 
-def describe(topo: Topology, findings: list[Finding]) -> str:
+def describe(topo: Topology, findings: list[NetworkNote]) -> str:
     """The inferred topology as YAML text, for `lab import-network`."""
     import yaml
 
