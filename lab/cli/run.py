@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def up(
     started = time.monotonic()
     if network_dir:
         topology_file = network_dir
+    name = name or os.environ.get("DUNDI_LAB_NAME") or None  # as every other command
     options = pipeline.Options(
         name=name, subnet=subnet, ready_timeout=timeout, wait_links=wait_links, lint=not no_lint
     )
