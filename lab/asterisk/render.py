@@ -230,9 +230,11 @@ class RenderedLab:
             etc.mkdir(parents=True, exist_ok=True)
             key_folder.mkdir(parents=True, exist_ok=True)
             paths.audio(node.name).mkdir(exist_ok=True)
-            for name, text in node.files.items():
+            for name, text in node.files.items():  # an included file may sit in a sub-folder
+                (etc / name).parent.mkdir(parents=True, exist_ok=True)
                 (etc / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-            for stale in set(etc.iterdir()) - {etc / n for n in node.files}:
+            wanted = {etc / n for n in node.files}
+            for stale in [p for p in etc.rglob("*") if not p.is_dir() and p not in wanted]:
                 stale.unlink()
             for key in node.keys.values():
                 keys.write(key)

@@ -142,3 +142,24 @@ def _copy(folder: Path, members: tuple[str, ...]) -> Path:
         for p in (EXAMPLE / name).glob("*.conf"):
             (folder / name / p.name).write_bytes(p.read_bytes())
     return folder
+
+
+def test_an_included_file_in_a_sub_folder_is_followed_and_mounted(tmp_path: Path) -> None:
+    folder = tmp_path / "net"
+    folder.mkdir()
+    for name in ("alpha", "bravo"):
+        files = member_of(name, EXAMPLE / name)
+        if name == "bravo":  # bravo keeps its peer sections in dundi.d/peers.conf
+            dundi = (EXAMPLE / "bravo/dundi.conf").read_text()
+            head, _, peers = dundi.partition("\n[00:")
+            files = [(i, d) for i, d in files if not i.name.endswith("/dundi.conf")] + [
+                (entry("bravo/dundi.conf"), (head + "\n#include dundi.d/peers.conf\n").encode()),
+                (entry("bravo/dundi.d/peers.conf"), ("[00:" + peers).encode()),
+            ]
+        archive(folder / f"{name}.tar.gz", files)
+    topo, _ = network.load_network(folder)
+    assert [p.peer for p in topo.node("bravo").peers] == ["alpha"]
+    paths = LabPaths.of(topo.name, tmp_path / "build")
+    render.render_lab(topo, paths).write()
+    assert "[00:16:3e:a1:00:01]" in (paths.etc("bravo") / "dundi.d/peers.conf").read_text()
+    render.render_lab(topo, paths).write()  # written again over itself: nothing stale breaks
