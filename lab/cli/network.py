@@ -86,7 +86,7 @@ def _observed_text(views: list[observed.MemberView]) -> list[str]:
         lines.append(f"{view.member} ({view.collected}): {verdict}")
         lines += [f"  ERROR {e}" for e in view.errors]
         lines += [f"  DIFFERENT {d}" for d in view.different]
-        lines += [f"  same {s}" for s in view.same]
+        lines += [f"  {s}" for s in view.same]
     shown_ok = sum(v.reproduced for v in views)
     lines.append(f"{shown_ok} of {len(views)} members as their servers showed")
     return lines

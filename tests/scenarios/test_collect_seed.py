@@ -6,6 +6,7 @@ each server showed."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,4 +92,8 @@ def test_the_four_archives_come_up_as_a_lab_that_reaches_as_the_original(
     assert matrix.counts() == {"OK": 12, "SELF": 4}
     assert shown.exit_code == 0, shown.output
     assert "4 of 4 members as their servers showed" in shown.output, shown.output
-    assert "same peers: the same 2 (2 OK)" in shown.output  # b and c have two peers each
+    assert "  peers: the same 2 (2 OK)" in shown.output  # b and c have two peers each
+    # c's cache held d's answers (the number asked above, and reach's sample): the same here
+    assert re.search(
+        r"\n  cache: \d+ entries there, ([1-9]) of \1 numbers answered alike", shown.output
+    )
