@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import pytest
 
 from lab.core.pipeline import start
 from lab.core.running import Lab
@@ -59,6 +60,11 @@ def collect_in(lab: Lab, node: str, dest: Path, *args: str) -> Run:
     inside = f"/tmp/{node}.tar.gz"
     argv = ["python3", "/tmp/dundi-collect", "--member", node, "--out", inside, "--force", *args]
     result = container.exec_run(argv, workdir="/tmp")
+    if result.exit_code in (126, 127):  # the image has no python3
+        pytest.fail(
+            f"cannot run python3 in node {node}: the Asterisk image needs python3-minimal "
+            "(images/asterisk.yaml packages)"
+        )
     stream, _ = container.get_archive(inside)
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         copied = tar.extractfile(f"{node}.tar.gz")
