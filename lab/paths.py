@@ -7,6 +7,8 @@
     <root>/<lab>/nodes/<node>/etc/asterisk/   that node's configuration
     <root>/<lab>/nodes/<node>/keys/           its private key, its peers' public keys
     <root>/<lab>/artifacts/                   logs and snapshots saved on failure
+    <root>/<lab>/<member>/                    a network member's own files, as read
+    <root>/<lab>/<member>/observed/           what its server showed (from dundi-collect)
 
 Nobody else joins path strings for lab files.
 """
@@ -81,6 +83,15 @@ class LabPaths:
     def import_report(self, node: str) -> Path:
         """What dundi-lab changed in an imported node's files."""
         return self.node(node) / "import-changes.txt"
+
+    def member_copy(self, written: str) -> Path:
+        """A copy of an imported member's own files (its folder's or archive's), beside the
+        copy of the topology."""
+        return self.root / written
+
+    def observed(self, written: str) -> Path:
+        """What a member's server showed when its files were collected (dundi-collect)."""
+        return self.member_copy(written) / "observed"
 
     def private_key(self, node: str) -> Path:
         return self.keys(node) / f"{node}.key"

@@ -17,7 +17,7 @@ from lab.asterisk.keys import KeyFile
 from lab.asterisk.member import Change, PeerTarget, Target, member_from_texts, rewrite
 from lab.asterisk.node import AMI_USER, AUDIO, MODULES
 from lab.paths import LabPaths
-from lab.topology import Node, Topology
+from lab.topology import Imported, Node, Topology
 
 __all__ = [
     "NODE_FILES",
@@ -230,9 +230,11 @@ class RenderedLab:
             etc.mkdir(parents=True, exist_ok=True)
             key_folder.mkdir(parents=True, exist_ok=True)
             paths.audio(node.name).mkdir(exist_ok=True)
-            for name, text in node.files.items():
+            for name, text in node.files.items():  # an included file may sit in a sub-folder
+                (etc / name).parent.mkdir(parents=True, exist_ok=True)
                 (etc / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-            for stale in set(etc.iterdir()) - {etc / n for n in node.files}:
+            wanted = {etc / n for n in node.files}
+            for stale in [p for p in etc.rglob("*") if not p.is_dir() and p not in wanted]:
                 stale.unlink()
             for key in node.keys.values():
                 keys.write(key)
@@ -254,11 +256,22 @@ class RenderedLab:
             paths.topology_file.write_bytes(source.read_bytes())
         for member in lab.nodes:  # member folders travel with the copy of the topology
             if member.imported is not None:
-                copy = paths.root / member.imported.written
-                copy.mkdir(parents=True, exist_ok=True)
-                if copy.resolve() != Path(member.imported.dir).resolve():
-                    for name, text in member.imported.files:
-                        (copy / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+                _copy_member(member.imported, paths)
+
+
+def _copy_member(imported: Imported, paths: LabPaths) -> None:
+    """A member's files (and what its server showed) into the lab's folder; a member
+    from an archive is unpacked only here, never where the archive lies."""
+    copy = paths.member_copy(imported.written)
+    copy.mkdir(parents=True, exist_ok=True)
+    if copy.resolve() == Path(imported.dir).resolve():
+        return
+    observed = paths.observed(imported.written)
+    files = [(copy / name, text) for name, text in imported.files]
+    files += [(observed / name, text) for name, text in imported.observed]
+    for path, text in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 def render_lab(lab: Topology, paths: LabPaths, *, control_secret: str = "") -> RenderedLab:

@@ -13,7 +13,7 @@ from lab.cli.app import event_printer, fail, main, name_option, note, resolve_na
 from lab.cli.display import print_view, reach_table
 from lab.core.events import Event, Listener, Note
 from lab.core.running import Lab
-from lab.observe import diff, heatmap, reach
+from lab.observe import diff, heatmap, observed, reach
 from lab.topology import network
 
 
@@ -37,21 +37,59 @@ def import_network_command(folder: str) -> None:
     type=click.Path(dir_okay=False),
     help="Also write the matrix to FILE: .svg or .png (a heat map), .json.",
 )
+@click.option(
+    "--observed",
+    "with_observed",
+    is_flag=True,
+    help="Also show, per member collected with dundi-collect, what its server showed next "
+    "to what the lab shows: peers, mappings, cached answers.",
+)
 @name_option
-def reach_command(calls: bool, fmt: str, out_file: str | None, name: str | None) -> None:
+def reach_command(
+    calls: bool, fmt: str, out_file: str | None, with_observed: bool, name: str | None
+) -> None:
     """Every member × every prefix any member serves: a lookup as the dialplan switch does
     it (caches included) and one bypassing the caches; who answered and the path; with
-    --calls a real call. Exit 0 when every cell is OK, 3 when not."""
+    --calls a real call; with --observed the members' servers next to the lab. Exit 0 when
+    every cell is OK (and, with --observed, the lab shows what every server showed), 3 when
+    not."""
     lab = Lab.attach(resolve_name(name))
+    views = observed.compare(lab) if with_observed else []
+    if with_observed and not views:
+        fail(
+            f"no member of lab {lab.name} carries observed state: bring the lab up from "
+            "archives made by scripts/dundi-collect (see docs/report-a-bug.md)"
+        )
     matrix = reach.compute(lab, calls=calls)
     if out_file:
         write_matrix(matrix, Path(out_file))
         note(f"wrote {out_file}")
     if fmt == "json":
-        say(json.dumps(reach.to_json(matrix), indent=2))
+        data = reach.to_json(matrix)
+        if with_observed:
+            data["observed"] = [vars(v) | {"reproduced": v.reproduced} for v in views]
+        say(json.dumps(data, indent=2))
     else:
         print_view(reach_table(matrix))
-    sys.exit(0 if matrix.all_ok else 3)
+        for line in _observed_text(views):
+            say(line)
+    sys.exit(0 if matrix.all_ok and all(v.reproduced for v in views) else 3)
+
+
+def _observed_text(views: list[observed.MemberView]) -> list[str]:
+    """Each member's server next to the lab: differences and errors first, then what agrees."""
+    if not views:
+        return []
+    lines = ["", "what the members' servers showed, next to the lab:"]
+    for view in views:
+        verdict = "as there" if view.reproduced else "NOT as there"
+        lines.append(f"{view.member} ({view.collected}): {verdict}")
+        lines += [f"  ERROR {e}" for e in view.errors]
+        lines += [f"  DIFFERENT {d}" for d in view.different]
+        lines += [f"  {s}" for s in view.same]
+    shown_ok = sum(v.reproduced for v in views)
+    lines.append(f"{shown_ok} of {len(views)} members as their servers showed")
+    return lines
 
 
 def write_matrix(matrix: reach.Matrix, path: Path) -> None:

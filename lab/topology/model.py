@@ -90,6 +90,9 @@ class Imported:
     # a member of a network folder: its key names and host names stay as written
     keys: tuple[tuple[str, str], ...] = ()  # (key file name, the node whose key it is)
     network: bool = False
+    # what the member's server showed when its files were collected (dundi-collect's
+    # observed/ folder): file name → text; never configuration
+    observed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ def _node(data: dict[str, Any]) -> Node:
                 tuple(map(tuple, imported["files"])),
                 tuple(map(tuple, imported.get("keys", ()))),
                 bool(imported.get("network", False)),
+                tuple(map(tuple, imported.get("observed", ()))),
             )
             if imported
             else None,

@@ -4,6 +4,7 @@
       network.yaml            optional: what configs cannot say (see NETWORK_KEYS)
       alpha/dundi.conf …      a member's files exactly as on its server (#includes followed)
       beta/ …
+      gamma.tar.gz            a member's archive made by scripts/dundi-collect (collected.py)
 
 Members are matched by entity ID: a member's `[general] entityid` ↔ the `[EID]` peer
 sections of the others. What cannot be matched is reported with file and line and left out,
@@ -22,8 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from lab.asterisk.conf import Section, ast_eid, parse
-from lab.asterisk.member import Member, includer, peer_of, read_member
+from lab.asterisk.member import Member, includer, member_from_texts, peer_of, read_member
 from lab.errors import Problem, TopologyError
+from lab.topology.collected import (
+    ARCHIVE_SUFFIX,
+    OBSERVED,
+    archive_member,
+    is_archive,
+    read_collected,
+)
 from lab.topology.imports import lab_peer
 from lab.topology.model import (
     VERSIONS,
@@ -64,12 +72,14 @@ class NetworkNote:
 @dataclass
 class _Read:
     node: str
-    folder: Path
+    folder: Path  # the member folder, or its archive
     member: Member
     eid: str
     sections: list[Section]  # its [EID] peer sections, includes followed
     mappings: list[tuple[str, str]]  # (network, destination) of each mapping line
     version: str = "22"
+    written: str = ""  # the member's name in the network folder
+    observed: tuple[tuple[str, str], ...] = ()  # observed/ files: what its server showed
 
 
 @dataclass
@@ -82,8 +92,18 @@ class _Report:
 
 
 def is_network(path: Path) -> bool:
-    """A folder with member folders (sub-folders holding a dundi.conf) in it."""
-    return path.is_dir() and any((p / "dundi.conf").is_file() for p in path.iterdir() if p.is_dir())
+    """A folder with member folders (sub-folders holding a dundi.conf) or members' archives
+    (dundi-collect's .tar.gz) in it."""
+    return path.is_dir() and any(
+        (p.is_dir() and (p / "dundi.conf").is_file()) or is_archive(p) for p in path.iterdir()
+    )
+
+
+def _sources(folder: Path) -> list[tuple[str, Path]]:
+    """(member name, folder or archive) of every member, by name."""
+    found = [(p.name, p) for p in folder.iterdir() if p.is_dir() and (p / "dundi.conf").is_file()]
+    found += [(archive_member(p), p) for p in folder.iterdir() if is_archive(p)]
+    return sorted(found)
 
 
 def load_network(
@@ -148,11 +168,12 @@ def load_network(
                 peers=peers,
                 imported=Imported(
                     dir=str(m.folder),
-                    written=m.folder.name,
+                    written=m.written,
                     peers=tuple(mapped),
                     files=m.member.texts,
                     keys=tuple(keys),
                     network=True,
+                    observed=m.observed,
                 ),
                 aliases=tuple(sorted(names.get(m.node, ()))),
             )
@@ -215,9 +236,15 @@ def _settings(folder: Path, report: _Report) -> tuple[dict[str, Any], Located | 
         members = {}
     for member, spec in members.items():
         where = join("members", str(member))
-        if not (folder / str(member) / "dundi.conf").is_file():
+        if not (folder / str(member) / "dundi.conf").is_file() and not is_archive(
+            folder / f"{member}{ARCHIVE_SUFFIX}"
+        ):
             report.problems.append(
-                located.problem(where, f"no member folder {shown(member)} with a dundi.conf here")
+                located.problem(
+                    where,
+                    f"no member folder {shown(member)} with a dundi.conf here "
+                    f"(nor an archive {member}{ARCHIVE_SUFFIX})",
+                )
             )
         if spec is None:
             continue
@@ -264,31 +291,25 @@ def _read_members(folder: Path, settings: dict[str, Any], report: _Report) -> li
     members: list[_Read] = []
     specs = settings.get("members") or {}
     taken: set[str] = set()
-    for sub in sorted(p for p in folder.iterdir() if (p / "dundi.conf").is_file()):
-        spec = specs.get(sub.name) or {}
+    for written, sub in _sources(folder):
+        spec = specs.get(written) or {}
         if spec.get("skip"):
             report.note(sub, None, "left out (network.yaml: skip)")
             continue
-        node = _safe(sub.name)
-        if node != sub.name:
+        node = _safe(written)
+        if node != written:
             report.note(sub, None, f"runs as node {node} (a node name is lowercase a-z, 0-9, '-')")
         if node in taken:
             report.problems.append(
-                Problem(str(sub), None, "", f"two member folders give the node name {node}")
-            )
-        taken.add(node)
-        try:
-            member = read_member(sub)
-        except OSError as exc:
-            report.problems.append(
                 Problem(
-                    str(sub),
-                    None,
-                    "",
-                    f"cannot read the member's configs: {exc.strerror or exc}: {exc.filename}",
+                    str(sub), None, "", f"two member folders or archives give the node name {node}"
                 )
             )
+        taken.add(node)
+        loaded = _load_member(sub, report)
+        if loaded is None:
             continue
+        member, observed = loaded
         texts = dict(member.texts)
         dundi = parse(texts["dundi.conf"], "dundi.conf", include=includer(texts))
         general = dundi.section("general")
@@ -313,22 +334,74 @@ def _read_members(folder: Path, settings: dict[str, Any], report: _Report) -> li
                 (o.name, ",".join(o.value.split(",")[3:4]))
                 for o in (mapping.options if mapping else ())
             ],
-            version=str(spec.get("version") or _observed_version(sub) or "22"),
+            version=str(spec.get("version") or _observed_version(observed) or "22"),
+            written=written,
+            observed=observed,
         )
         members.append(read)
-    if not members:
+    if not members and not report.problems:
         report.problems.append(
-            Problem(str(folder), None, "", "no member folder (a sub-folder with a dundi.conf) here")
+            Problem(
+                str(folder),
+                None,
+                "",
+                "no member folder (a sub-folder with a dundi.conf) or member's archive "
+                f"(*{ARCHIVE_SUFFIX} made by dundi-collect) here",
+            )
         )
     return members
 
 
-def _observed_version(folder: Path) -> str:
+def _load_member(
+    source: Path, report: _Report
+) -> tuple[Member, tuple[tuple[str, str], ...]] | None:
+    """A member folder's or archive's configs, and what its server showed (observed/)."""
+    if is_archive(source):
+        collected, problems = read_collected(source)
+        report.problems += problems
+        if collected is None:
+            return None
+        try:
+            return member_from_texts(source, collected.configs), collected.observed
+        except KeyError as exc:
+            report.problems.append(
+                Problem(str(source), None, "", f"cannot read the member's configs: no {exc}")
+            )
+            return None
+    try:
+        return read_member(source), _observed_files(source / OBSERVED)
+    except OSError as exc:
+        report.problems.append(
+            Problem(
+                str(source),
+                None,
+                "",
+                f"cannot read the member's configs: {exc.strerror or exc}: {exc.filename}",
+            )
+        )
+        return None
+
+
+_OBSERVED_MAX = 8 * 1024 * 1024
+
+
+def _observed_files(folder: Path) -> tuple[tuple[str, str], ...]:
+    """A member folder's observed/ files (regular files, as text); never taken as config."""
+    if not folder.is_dir():
+        return ()
+    return tuple(
+        (p.name, p.read_bytes().decode("utf-8", "surrogateescape"))
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.is_symlink() and p.stat().st_size <= _OBSERVED_MAX
+    )
+
+
+def _observed_version(observed: tuple[tuple[str, str], ...]) -> str:
     """The major version a collected member ran (observed/core-show-version.txt), if known."""
-    seen = folder / "observed" / "core-show-version.txt"
-    if not seen.is_file():
+    seen = dict(observed).get("core-show-version.txt")
+    if seen is None:
         return ""
-    match = re.search(r"Asterisk (\d+)\.", seen.read_text(errors="replace"))
+    match = re.search(r"Asterisk (\d+)\.", seen)
     major = match.group(1) if match else ""
     return (
         major
