@@ -280,6 +280,8 @@ class _Validator:
             self.fail("networks", "list the DUNDi networks of the lab, e.g. [network1]")
             return []
         names = self.string_list(value, "networks")
+        if not names and isinstance(value, list):
+            self.fail("networks", "list at least one DUNDi network, e.g. [network1]")
         for i, net in enumerate(names):
             if not _NETWORK.match(net):
                 self.fail(
