@@ -84,6 +84,12 @@ class Lookup(Step):
             "maximum": 500,
             "description": "do the lookup this many times; every one must hold (times shown)",
         },
+        "at_least": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 500,
+            "description": "with repeat: how many of the lookups must hold (default: all)",
+        },
     }
     expects: ClassVar[dict[str, Any]] = {
         "found": {"type": "boolean", "default": True},
@@ -101,6 +107,7 @@ class Lookup(Step):
     node: str
     bypass: bool = False
     repeat: int = 1
+    at_least: int | None = None
     found: bool | None = True
     answered_by: tuple[str, ...] | None = None
     best: str | None = None
@@ -112,6 +119,7 @@ class Lookup(Step):
     def parse(cls, value: Any, entry: dict[str, Any], ctx: Context, path: str) -> Step:
         number, network = _target(value, entry, ctx, join(path, cls.key))
         e = expectations(cls, entry.get("expect"), ctx, join(path, "expect"))
+        repeat = int(ctx.number(entry.get("repeat", 1), join(path, "repeat"), 1, 500))
         where = join(path, "expect")
         answered_by = e.get("answered_by")
         return cls(
@@ -122,7 +130,10 @@ class Lookup(Step):
             bypass=ctx.boolean(entry["bypass"], join(path, "bypass"))
             if "bypass" in entry
             else False,
-            repeat=int(ctx.number(entry.get("repeat", 1), join(path, "repeat"), 1, 500)),
+            repeat=repeat,
+            at_least=int(ctx.number(entry["at_least"], join(path, "at_least"), 1, repeat))
+            if "at_least" in entry
+            else None,
             found=ctx.boolean(e["found"], join(where, "found")) if "found" in e else True,
             answered_by=tuple(
                 ctx.node(v, join(where, "answered_by"))
@@ -143,6 +154,8 @@ class Lookup(Step):
     def describe(self) -> str:
         via = " bypass" if self.bypass else ""
         times = f" ×{self.repeat}" if self.repeat > 1 else ""
+        if self.at_least is not None:
+            times += f" (≥ {self.at_least} must hold)"
         return f"lookup {self.number}@{self.network} from {self.node}{via}{times}"
 
     def run(self, lab: Lab) -> Seen:
@@ -156,9 +169,13 @@ class Lookup(Step):
             f"{held}/{self.repeat} held; Asterisk's times {ms[0]}–{ms[-1]} ms, "
             f"median {ms[len(ms) // 2]} ms"
         )
-        if first_miss is None:
+        if first_miss is not None:
+            seen += f"; first miss: {first_miss.seen}"
+        needed = self.repeat if self.at_least is None else self.at_least
+        if held >= needed:
             return Seen(True, seen)
-        return Seen(False, f"{seen}; first miss: {first_miss.seen}", first_miss.expected)
+        expected = first_miss.expected if first_miss else ""
+        return Seen(False, seen, f"{needed} of {self.repeat} to hold: {expected}")
 
     def _once(self, lab: Lab) -> tuple[Seen, int]:
         result = lab.lookup(self.number, self.network, from_node=self.node, bypass=self.bypass)

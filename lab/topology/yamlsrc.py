@@ -331,7 +331,7 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, style=event.style or None)
         try:
             value = _CONSTRUCTOR.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError):
+        except (yaml.YAMLError, ValueError, TypeError, IndexError):  # IndexError: `!!int ""`
             self.stop(line, path, f"{shown(event.value)} is not a valid {tag.replace(_CORE, '')}")
         if (
             isinstance(value, (int, float))

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from lab import scenario
+from lab.asterisk.probes import Answer, LookupResult
 from lab.core import faults
 from lab.errors import TopologyError
-from lab.scenario.kinds import Heal, Impair, Partition
+from lab.scenario.kinds import Heal, Impair, Lookup, Partition
 
 
 def test_a_cut_is_the_receivers_rule_both_ways_unless_one_way() -> None:
@@ -87,3 +88,41 @@ def test_a_bad_kind_of_traffic_is_named_with_its_line(tmp_path: Path) -> None:
     text = str(raised.value)
     assert "s.yaml:4 steps[0].partition: name two nodes" in text
     assert "s.yaml:5 steps[0].only: 'sip' is not a kind of traffic (valid: dundi, iax2)" in text
+
+
+class _Flaky:
+    """A lab whose lookups find nothing every third time (as a lossy hop does)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def lookup(self, number: str, network: str, **_: object) -> LookupResult:
+        self.asked += 1
+        lost = self.asked % 3 == 0
+        answer = Answer(0, "IAX2", "dundi:x@10.0.0.2/1", ("EXISTS",), "02:00:00:00:00:02", 60)
+        return LookupResult(number, network, () if lost else (answer,), 7, 9.0, "")
+
+    def node_for(self, host_or_eid: str) -> None:
+        return None
+
+
+def test_a_repeated_lookup_holds_when_enough_of_its_runs_hold(tmp_path: Path) -> None:
+    strict, lenient = _steps(
+        tmp_path,
+        "  - lookup: 200@n1\n    from: a\n    repeat: 9\n"
+        "  - lookup: 200@n1\n    from: a\n    repeat: 9\n    at_least: 6\n",
+    )
+    assert isinstance(strict, Lookup) and isinstance(lenient, Lookup)
+    failed = strict.run(_Flaky())  # type: ignore[arg-type]
+    assert not failed.ok
+    assert failed.seen.startswith("6/9 held; Asterisk's times 7–7 ms")
+    assert failed.expected.startswith("9 of 9 to hold")
+    held = lenient.run(_Flaky())  # type: ignore[arg-type]
+    assert held.ok and held.seen.startswith("6/9 held")
+    assert lenient.describe() == "lookup 200@n1 from a ×9 (≥ 6 must hold)"
+
+
+def test_at_least_cannot_ask_more_than_the_repeats(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError) as raised:
+        _steps(tmp_path, "  - lookup: 200@n1\n    from: a\n    repeat: 5\n    at_least: 6\n")
+    assert "steps[0].at_least: must be a number from 1 to 5, not '6'" in str(raised.value)
