@@ -106,6 +106,7 @@ def container_spec(
         ),
         aliases=node.aliases,
         hold=paths.etc(node.name) / HOLD_FILE,
+        placement=node.host,
         labels={ROOT_LABEL: str(paths.root)},
     )
 

@@ -32,6 +32,7 @@ from lab.errors import LabError
 from lab.observe import bundle
 from lab.paths import LabPaths
 from lab.redact import redact
+from lab.runtime.protocol import Backend, LabRecord
 
 # `lab status` exit codes, for scripts
 DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not usable
@@ -47,6 +48,21 @@ DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not 
 )
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["docker", "swarm"]),
+    default="docker",
+    show_default=True,
+    help="docker: this machine's engine; swarm: nodes spread over a swarm's engines.",
+)
+@click.option(
+    "--hosts",
+    default="",
+    help="With --engine swarm: the engines, NAME=URL,… (the first a manager; "
+    "default: this machine's engine).",
+)
+@click.option("--encrypted", is_flag=True, help="With --engine swarm: encrypt the overlay.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--no-lint", is_flag=True, help="Start even if `lab lint` finds errors.")
 @click.option(
@@ -66,6 +82,9 @@ def up(
     network_dir: str | None,
     name: str | None,
     subnet: str | None,
+    engine_name: str,
+    hosts: str,
+    encrypted: bool,
     timeout: float,
     no_lint: bool,
     wait_links: bool,
@@ -78,7 +97,14 @@ def up(
     if network_dir:
         topology_file = network_dir
     options = pipeline.Options(
-        name=name, subnet=subnet, ready_timeout=timeout, wait_links=wait_links, lint=not no_lint
+        name=name,
+        subnet=subnet,
+        engine=engine_name,
+        hosts=tuple(h for h in hosts.split(",") if h.strip()),
+        encrypted=encrypted,
+        ready_timeout=timeout,
+        wait_links=wait_links,
+        lint=not no_lint,
     )
     with tempfile.TemporaryDirectory(prefix="dundi-lab-bundle-") as unpacked:
         if bundle_file:
@@ -116,13 +142,20 @@ def down(name: str | None, all_labs: bool) -> None:
             continue
         try:
             with pipeline.claim_lock(lab_name):
-                containers, networks = engine().remove_lab(lab_name)
+                containers, networks = _engine_of(lab_name, labs[lab_name]).remove_lab(lab_name)
         except LabError as exc:
             problems.append(str(exc))
             continue
         note(f"lab {lab_name}: removed {containers} containers, {networks} networks")
     if problems:
         fail("\n".join(problems))
+
+
+def _engine_of(name: str, record: LabRecord) -> Backend:
+    """The engine that holds a lab: this machine's, or the one its state names (a swarm)."""
+    if record.engine in ("", "docker") or not record.root:
+        return engine()
+    return Lab.from_folder(LabPaths(name, Path(record.root))).backend
 
 
 @main.command()

@@ -81,7 +81,12 @@ def generate() -> None:
 @generate.command("ring")
 @click.option("--nodes", "count", type=click.IntRange(2, 60000), required=True)
 @click.option("--chord-every", default=6, show_default=True, help="A chord from every Nth node.")
-@click.option("--chord-span", type=int, help="How far a chord reaches (default: nodes/2 - 1).")
+@click.option(
+    "--chord-span",
+    type=int,
+    help="How far a chord reaches (default: nodes/2 - 1, or the multiple of "
+    "--chord-every that keeps every node within 20 hops, past ~160 nodes).",
+)
 @click.option("--lookups", is_flag=True, help="Add steps: every node looks up its farthest node.")
 @click.option("--steps", is_flag=True, help="Add steps: every node calls its farthest node.")
 @click.option("--name", "-n", help="Lab name (default: ring-N).")

@@ -75,6 +75,12 @@ class Lab:
         otherwise."""
         engine = backend or make_backend()
         record = engine.labs().get(name)
+        if backend is None and record is not None and record.engine not in ("", engine.name):
+            # a lab on another engine (a swarm's overlay is seen here): its state says which
+            lab = cls.from_folder(LabPaths(name, Path(record.root)) if record.root else
+                                  LabPaths.of(name, root))  # fmt: skip
+            if name in lab.backend.labs():
+                return lab
         if record is None or not record.containers:
             local = LabPaths.of(name, root)
             up = sorted(n for n, r in engine.labs().items() if r.containers)
@@ -92,7 +98,8 @@ class Lab:
             state = json.loads(paths.state_file.read_text(encoding="utf-8"))
             topo = from_json(state["topology"])
             secret = str(state["control_secret"])
-            engine = backend or make_backend(str(state.get("engine", "docker")))
+            settings = dict(state.get("engine_settings") or {})
+            engine = backend or make_backend(str(state.get("engine", "docker")), **settings)
         except OSError as exc:
             raise LabError(f"no lab files in {paths.root} ({exc.strerror})") from None
         except (ValueError, KeyError, TypeError) as exc:
