@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
-import os
 import signal
 import subprocess
 import tempfile
@@ -83,6 +81,7 @@ class Engines:
         self.switch = f"dlsw{self.tag}"
         self.engines: list[Engine] = []
         self.links: list[str] = []
+        self.daemons: list[subprocess.Popen[bytes]] = []
         self.host_ip = f"10.99.{self.octet}.1"
         self._in_swarm: list[Engine | None] = []
         self._found: dict[str, object] = {}
@@ -154,7 +153,7 @@ class Engines:
         config = root / "daemon.json"
         config.write_text("{}")
         log = (root / "dockerd.log").open("w")
-        subprocess.Popen(
+        daemon = subprocess.Popen(
             [
                 "nsenter",
                 f"--net=/run/netns/{netns}",
@@ -177,6 +176,8 @@ class Engines:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C meant for the tests does not kill it first
         )
+        self.daemons.append(daemon)
+        log.close()
         return engine
 
     def _wait(self, engine: Engine, timeout: float = 60) -> None:
@@ -255,8 +256,7 @@ class Engines:
         self._closed = True
         with contextlib.suppress(Exception):
             self._leave()
-        for engine in self.engines:
-            _stop(engine)
+        _stop(self.daemons)
         for engine in self.engines:
             _unmount_under(engine.root)
             _run("ip", "netns", "del", engine.netns, check=False)
@@ -268,23 +268,19 @@ class Engines:
             signal.signal(sig, previous)  # type: ignore[arg-type]
         atexit.unregister(self.close)
 
-    def describe(self) -> str:
-        return json.dumps([e.url for e in self.engines])
 
-
-def _stop(engine: Engine, timeout: float = 20) -> None:
-    """Stop an engine by its PID file (its containers with it)."""
-    try:
-        pid = int(engine.pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
+def _stop(daemons: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """Stop the engines (their containers with them), all at once; nsenter ran each
+    dockerd in its own process, so its PID is the daemon's."""
+    for daemon in daemons:
+        daemon.terminate()
+    deadline = time.monotonic() + timeout
+    for daemon in daemons:
+        try:
+            daemon.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
 
 
 def _unmount_under(root: Path) -> None:

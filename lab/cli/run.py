@@ -133,6 +133,9 @@ def down(name: str | None, all_labs: bool) -> None:
     names = sorted(labs) if all_labs else [resolve_name(name)]
     problems = []
     for lab_name in names:  # one lab that cannot be removed does not stop the others
+        elsewhere = None if lab_name in labs else Lab.elsewhere(lab_name)
+        if elsewhere is not None:  # a swarm this machine's engine is not part of
+            labs[lab_name] = LabRecord(lab_name, str(elsewhere.paths.root), "swarm", 1, 1)
         if lab_name not in labs:
             if LabPaths.of(lab_name).state_file.exists():
                 note(f"lab {lab_name} is already down")
