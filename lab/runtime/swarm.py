@@ -210,9 +210,12 @@ class SwarmBackend:
                  argv: Sequence[str], *, timeout: float = 60) -> str:  # fmt: skip
         return self.manager.run_once(ref, mounts, ready, argv, timeout=timeout)
 
-    def _deliver(self, ref: str, engines: Sequence[str], progress: Progress) -> None:
-        """Copy image `ref` from the manager to every engine in `engines` that lacks it (or
-        has another build under the same name)."""
+    def deliver_image(
+        self, ref: str, engines: Sequence[str] = (), progress: Progress = lambda _: None
+    ) -> None:
+        """Copy image `ref` from the manager to every engine in `engines` (default: all)
+        that lacks it or has another build under the same name."""
+        engines = engines or self.hosts()
         wanted = self.manager.image_labels(ref)
         if wanted is None:
             raise LabRuntimeError(f"image {ref} is not on the first engine ({self.hosts()[0]})")
@@ -248,7 +251,7 @@ class SwarmBackend:
         for spec in placed:
             groups.setdefault(spec.placement, []).append(spec)
         for ref in sorted({s.image for s in placed}):
-            self._deliver(ref, sorted(groups), progress)
+            self.deliver_image(ref, sorted(groups), progress)
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             jobs = [
                 pool.submit(self.engines[name].start, group, progress)
