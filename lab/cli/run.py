@@ -13,8 +13,10 @@ import click
 from lab.cli.app import (
     DEFAULT_TOPOLOGY,
     engine,
+    engine_options,
     event_printer,
     fail,
+    hosts_of,
     load_topology,
     main,
     name_option,
@@ -48,20 +50,7 @@ DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not 
 )
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
-@click.option(
-    "--engine",
-    "engine_name",
-    type=click.Choice(["docker", "swarm"]),
-    default="docker",
-    show_default=True,
-    help="docker: this machine's engine; swarm: nodes spread over a swarm's engines.",
-)
-@click.option(
-    "--hosts",
-    default="",
-    help="With --engine swarm: the engines, NAME=URL,… (the first a manager; "
-    "default: this machine's engine).",
-)
+@engine_options
 @click.option("--encrypted", is_flag=True, help="With --engine swarm: encrypt the overlay.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--no-lint", is_flag=True, help="Start even if `lab lint` finds errors.")
@@ -100,7 +89,7 @@ def up(
         name=name,
         subnet=subnet,
         engine=engine_name,
-        hosts=tuple(h for h in hosts.split(",") if h.strip()),
+        hosts=hosts_of(hosts),
         encrypted=encrypted,
         ready_timeout=timeout,
         wait_links=wait_links,
