@@ -2,7 +2,9 @@
 the test starts in network namespaces of their own (tests/engines.py). Twelve nodes,
 round-robin over the engines, on one attachable overlay; every node calls a node on another
 engine (the lab's verified call: who took it, voice both ways), and a partition between two
-engines' nodes cuts exactly that pair. The host's engine is left as it was found.
+engines' nodes cuts exactly that pair; the lab is found by name like any other, and a
+capture on a node of another engine sees a call's voice. The host's engine is left as it
+was found.
 
 Marker `swarm`: `make test-swarm` runs it alone (swarm mode on the host disturbs the
 embedded DNS of lab networks made before it, so it never runs beside `make test`).
@@ -10,6 +12,7 @@ embedded DNS of lab networks made before it, so it never runs beside `make test`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 
 from lab.core.running import Lab
 from lab.core.verdict import judge_call
+from lab.observe import capture
 from lab.topology import generate
 from tests.engines import Engines, host_engine_as_found
 
@@ -84,3 +88,36 @@ def test_a_partition_between_two_engines_nodes_cuts_that_pair_only(lab: Lab) -> 
     assert around.verified and around.identity_of(second.name)
     healed = judge_call(lab.topology, lab.call(first.name, number))
     assert healed.verified and healed.identity_of(second.name)
+
+
+def test_a_swarm_lab_is_found_by_name_with_every_node_where_it_runs(lab: Lab) -> None:
+    # what `lab status --name …` and every later command do: the state names the engines
+    found = Lab.attach(lab.name)
+    assert found.backend.name == "swarm"
+    assert found.backend.placement(lab.name) == lab.backend.placement(lab.name)  # type: ignore[attr-defined]
+    states = found.status()
+    assert {s.state for s in states} == {"running"}
+    assert all(link.status == "OK" for s in states for link in s.links)
+
+
+def test_a_capture_on_another_engines_node_sees_the_voice_of_a_call(
+    lab: Lab, tmp_path: Path
+) -> None:
+    # n02 runs on e1; n08 (on e3) calls it: the capture enters n02's namespace by its PID
+    callee, caller = lab.topology.nodes[1], lab.topology.nodes[7]
+    listening = threading.Event()
+    seen: list[capture.CaptureResult] = []
+    worker = threading.Thread(
+        target=lambda: seen.append(
+            capture.capture(
+                lab, callee.name, tmp_path / "n02.pcap", seconds=3, started=listening.set
+            )
+        )
+    )
+    worker.start()
+    assert listening.wait(10)
+    call = judge_call(lab.topology, lab.call(caller.name, generate.number(callee.index)))
+    worker.join(15)
+    assert call.verified
+    voice = capture.iax2_voice(seen[0].path, capture.node_names(lab))
+    assert voice[(caller.name, callee.name)] > 0 and voice[(callee.name, caller.name)] > 0
