@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export TESTCONTAINERS_RYUK_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help lab setup host-packages venv image up down status test unit lint schema clean graph bench
+.PHONY: help lab setup host-packages venv image up down status test test-swarm test-scale unit lint schema clean graph bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ status: setup ## Show nodes and peer links of the running lab
 
 test: setup image ## Run unit tests and the Docker scenarios (real containers, real calls)
 	$(VENV)/bin/pytest -n 4 --dist loadscope --durations=20 $(PYTEST_ARGS)
+
+test-swarm: setup image ## Start 3 more Docker engines, a swarm with this one, a lab over all 4 (root; alone)
+	$(VENV)/bin/pytest -m swarm --durations=10 $(PYTEST_ARGS) tests/scenarios/test_swarm_engines.py
+
+test-scale: setup image ## The 200-node scenario: lab generate ring --nodes 200 --lookups (~11 min)
+	$(VENV)/bin/pytest -m scale --durations=10 $(PYTEST_ARGS) tests/scenarios/test_scale.py
 
 unit: venv ## Run the unit tests only (no Docker)
 	$(VENV)/bin/pytest tests/unit -q

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, replace
 
 VERSION = "22"
-SECTIONS = ("build", "up", "chain", "scenario", "network")
+SECTIONS = ("build", "up", "chain", "scenario", "network", "swarm")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Plan:
     cold: bool
     sections: tuple[str, ...]
     network_runs: int = 3
+    swarm_nodes: int = 50  # the lab on the 4-engine swarm and on one engine
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -33,8 +34,18 @@ def plan_from(args: argparse.Namespace) -> Plan:
         plan = Plan((4, 16), {4: 1, 16: 1}, 1, 1, (10,), {10: 1}, args.cold, sections, 1)
     else:
         plan = Plan(
-            (4, 16, 50), {4: 3, 16: 3, 50: 2}, 5, 5, (10, 50), {10: 3, 50: 2}, args.cold, sections
+            (4, 16, 50, 100, 200),
+            {4: 3, 16: 3, 50: 2, 100: 1, 200: 1},
+            5,
+            5,
+            (10, 50),
+            {10: 3, 50: 2},
+            args.cold,
+            sections,
         )
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
+        plan = replace(plan, sizes=sizes, up_runs={n: plan.up_runs.get(n, 1) for n in sizes})
     if args.calls:
         counts = tuple(int(n) for n in args.calls.split(","))
         plan = replace(

@@ -43,6 +43,7 @@ from _machine import ROOT, docker, git, machine_state
 from _network import bench_network
 from _plan import SECTIONS, VERSION, Plan, plan_from
 from _results import Results, log, plot, table
+from _swarm import bench_swarm
 from _up import bench_build, bench_up
 
 RESULTS = ROOT / "bench" / "results"
@@ -110,6 +111,7 @@ def run_sections(res: Results, plan: Plan, tmp: Path, created: set[str]) -> None
         "chain": lambda: bench_chain(res, plan, tmp, created),
         "scenario": lambda: bench_scenario(res, tmp, created),
         "network": lambda: bench_network(res, plan, tmp, created),
+        "swarm": lambda: bench_swarm(res, plan, tmp, created),
     }
     for section in plan.sections:
         try:
@@ -135,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", metavar="SECTIONS", help=f"comma-separated subset of {','.join(SECTIONS)}"
     )
     parser.add_argument("--calls", metavar="N,N", help="concurrent call counts (default 10,50)")
+    parser.add_argument(
+        "--sizes", metavar="N,N", help="lab sizes of the up section (default 4,16,50,100,200)"
+    )
     args = parser.parse_args(argv)
     plan = plan_from(args)
     before = machine_state()

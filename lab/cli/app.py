@@ -128,6 +128,28 @@ def name_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--name", "-n", help="Lab name (default: the only lab up).")(f)
 
 
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine and --hosts: where a lab runs (this machine's engine, or a swarm's)."""
+    f = click.option(
+        "--hosts",
+        default="",
+        help="With --engine swarm: the engines, NAME=URL,… (the first a manager; "
+        "default: this machine's engine).",
+    )(f)
+    return click.option(
+        "--engine",
+        "engine_name",
+        type=click.Choice(["docker", "swarm"]),
+        default="docker",
+        show_default=True,
+        help="docker: this machine's engine; swarm: nodes spread over a swarm's engines.",
+    )(f)
+
+
+def hosts_of(text: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in text.split(",") if h.strip())
+
+
 def raw_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--raw", is_flag=True, help="Show secrets (DUNDi's rotating secret) unmasked."

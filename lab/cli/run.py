@@ -14,8 +14,10 @@ import click
 from lab.cli.app import (
     DEFAULT_TOPOLOGY,
     engine,
+    engine_options,
     event_printer,
     fail,
+    hosts_of,
     load_topology,
     main,
     name_option,
@@ -33,6 +35,7 @@ from lab.errors import LabError
 from lab.observe import bundle
 from lab.paths import LabPaths
 from lab.redact import redact
+from lab.runtime.protocol import Backend, LabRecord
 
 # `lab status` exit codes, for scripts
 DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not usable
@@ -48,6 +51,8 @@ DEGRADED = 3  # the lab is up, but a node is not running or a trust edge is not 
 )
 @click.option("--name", "-n", help="Lab name (default: the topology's name).")
 @click.option("--subnet", help="IPv4 subnet for the lab network (default: from the name).")
+@engine_options
+@click.option("--encrypted", is_flag=True, help="With --engine swarm: encrypt the overlay.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--no-lint", is_flag=True, help="Start even if `lab lint` finds errors.")
 @click.option(
@@ -67,6 +72,9 @@ def up(
     network_dir: str | None,
     name: str | None,
     subnet: str | None,
+    engine_name: str,
+    hosts: str,
+    encrypted: bool,
     timeout: float,
     no_lint: bool,
     wait_links: bool,
@@ -80,7 +88,14 @@ def up(
         topology_file = network_dir
     name = name or os.environ.get("DUNDI_LAB_NAME") or None  # as every other command
     options = pipeline.Options(
-        name=name, subnet=subnet, ready_timeout=timeout, wait_links=wait_links, lint=not no_lint
+        name=name,
+        subnet=subnet,
+        engine=engine_name,
+        hosts=hosts_of(hosts),
+        encrypted=encrypted,
+        ready_timeout=timeout,
+        wait_links=wait_links,
+        lint=not no_lint,
     )
     with tempfile.TemporaryDirectory(prefix="dundi-lab-bundle-") as unpacked:
         if bundle_file:
@@ -109,6 +124,9 @@ def down(name: str | None, all_labs: bool) -> None:
     names = sorted(labs) if all_labs else [resolve_name(name)]
     problems = []
     for lab_name in names:  # one lab that cannot be removed does not stop the others
+        elsewhere = None if lab_name in labs else Lab.elsewhere(lab_name)
+        if elsewhere is not None:  # a swarm this machine's engine is not part of
+            labs[lab_name] = LabRecord(lab_name, str(elsewhere.paths.root), "swarm", 1, 1)
         if lab_name not in labs:
             if LabPaths.of(lab_name).state_file.exists():
                 note(f"lab {lab_name} is already down")
@@ -118,13 +136,20 @@ def down(name: str | None, all_labs: bool) -> None:
             continue
         try:
             with pipeline.claim_lock(lab_name):
-                containers, networks = engine().remove_lab(lab_name)
+                containers, networks = _engine_of(lab_name, labs[lab_name]).remove_lab(lab_name)
         except LabError as exc:
             problems.append(str(exc))
             continue
         note(f"lab {lab_name}: removed {containers} containers, {networks} networks")
     if problems:
         fail("\n".join(problems))
+
+
+def _engine_of(name: str, record: LabRecord) -> Backend:
+    """The engine that holds a lab: this machine's, or the one its state names (a swarm)."""
+    if record.engine in ("", "docker") or not record.root:
+        return engine()
+    return Lab.from_folder(LabPaths(name, Path(record.root))).backend
 
 
 @main.command()

@@ -11,7 +11,7 @@ import click
 
 from lab import scenario
 from lab.asterisk import images
-from lab.cli.app import event_printer, fail, main, say
+from lab.cli.app import engine_options, event_printer, fail, hosts_of, main, say
 from lab.core.events import Note
 from lab.errors import TopologyError
 from lab.topology.generate import ring_with_chords
@@ -31,7 +31,8 @@ def print_step(result: scenario.StepResult) -> None:
     type=click.Path(file_okay=False),
     help="Where failed runs leave logs and configs.",
 )
-def test_command(files: tuple[str, ...], artifacts: str) -> None:
+@engine_options
+def test_command(files: tuple[str, ...], artifacts: str, engine_name: str, hosts: str) -> None:
     """Run scenario FILES: each in its own lab, a PASS/FAIL line per step."""
     loaded = []
     problems = []
@@ -57,6 +58,8 @@ def test_command(files: tuple[str, ...], artifacts: str) -> None:
                 artifacts=Path(artifacts).absolute(),
                 report=print_step,
                 on_event=event_printer(),
+                engine=engine_name,
+                hosts=hosts_of(hosts),
             )
         for step in item.steps[len(outcome.results) :]:
             say(f"  ----  not run  {step.describe()}")
@@ -81,7 +84,12 @@ def generate() -> None:
 @generate.command("ring")
 @click.option("--nodes", "count", type=click.IntRange(2, 60000), required=True)
 @click.option("--chord-every", default=6, show_default=True, help="A chord from every Nth node.")
-@click.option("--chord-span", type=int, help="How far a chord reaches (default: nodes/2 - 1).")
+@click.option(
+    "--chord-span",
+    type=int,
+    help="How far a chord reaches (default: nodes/2 - 1, or the multiple of "
+    "--chord-every that keeps every node within 20 hops, past ~160 nodes).",
+)
 @click.option("--lookups", is_flag=True, help="Add steps: every node looks up its farthest node.")
 @click.option("--steps", is_flag=True, help="Add steps: every node calls its farthest node.")
 @click.option("--name", "-n", help="Lab name (default: ring-N).")

@@ -67,7 +67,9 @@ class Options:
     name: str | None = None  # instead of the topology's
     subnet: str | None = None  # instead of the topology's (or the one its name derives)
     root: Path | None = None  # parent of the lab's folder (default: $DUNDI_LAB_HOME or ./build)
-    engine: str = "docker"
+    engine: str = "docker"  # or "swarm"
+    hosts: tuple[str, ...] = ()  # the swarm's engines, NAME=URL (default: this machine's)
+    encrypted: bool = False  # the swarm's overlay network encrypted (IPsec)
     ready_timeout: float = 90
     wait_links: bool = False  # every trust edge probed OK, not just usable
     lint: bool = True  # lint errors stop the bring-up
@@ -124,7 +126,7 @@ def bring_up(
     with stages.stage("load") as s:
         topo = _load(source, options, on_event)
         s.detail = f"{topo.source}: {len(topo.nodes)} nodes, networks {', '.join(topo.networks)}"
-    engine = backend or make_backend(options.engine)
+    engine = backend or _engine(options)
     paths = LabPaths.of(topo.name, options.root)
     with claim_lock(topo.name):
         record = engine.labs().get(topo.name)
@@ -171,7 +173,8 @@ def bring_up(
                     network = NetworkSpec(
                         topo.name,
                         topo.subnet,
-                        {ROOT_LABEL: str(paths.root), ENGINE_LABEL: options.engine},
+                        {ROOT_LABEL: str(paths.root), ENGINE_LABEL: engine.name},
+                        encrypted=options.encrypted,
                     )
                     try:
                         created = True
@@ -185,9 +188,16 @@ def bring_up(
                     s.detail = f"network {network.name} ({topo.subnet})"
                 break
             lab = Lab(topo, paths, engine, secret)
-            specs = _specs(topo, paths, network.name)
+            specs = engine.place(_specs(topo, paths, network.name))
             with stages.stage("write") as s:
-                render_files(rendered, network, specs, engine=options.engine, secret=secret)
+                render_files(
+                    rendered,
+                    network,
+                    specs,
+                    engine=engine.name,
+                    secret=secret,
+                    settings=engine.settings(topo.name),
+                )
                 for name, changed in rendered.nodes.items():
                     if changed.changes:
                         on_event(
@@ -231,8 +241,10 @@ def render_files(
     *,
     engine: str,
     secret: str,
+    settings: dict[str, object] | None = None,
 ) -> None:
-    """Write a rendered lab: node folders, compose project and the state later commands read."""
+    """Write a rendered lab: node folders, compose project and the state later commands read
+    (the engine and what recreates it for this lab: a swarm's engines, which runs each node)."""
     paths = rendered.paths
     paths.root.mkdir(parents=True, exist_ok=True)
     rendered.write()
@@ -243,6 +255,7 @@ def render_files(
     state = {
         "name": rendered.topology.name,
         "engine": engine,
+        "engine_settings": settings or {},
         "control_secret": secret,
         "source": rendered.topology.source,
         "topology": topology.model.to_json(rendered.topology),
@@ -250,6 +263,14 @@ def render_files(
     fd = os.open(paths.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:  # it holds the control secret
         json.dump(state, out, indent=1)
+
+
+def _engine(options: Options) -> Backend:
+    if options.hosts and options.engine != "swarm":
+        raise LabError("--hosts names the engines of a swarm: use it with --engine swarm")
+    if options.encrypted and options.engine != "swarm":
+        raise LabError("--encrypted encrypts a swarm's overlay: use it with --engine swarm")
+    return make_backend(options.engine, **({"hosts": options.hosts} if options.hosts else {}))
 
 
 def _specs(topo: Topology, paths: LabPaths, network: str) -> list[ContainerSpec]:

@@ -75,6 +75,10 @@ class Lab:
         otherwise."""
         engine = backend or make_backend()
         record = engine.labs().get(name)
+        if backend is None and (record is None or record.engine not in ("", engine.name)):
+            elsewhere = cls.elsewhere(name, record.root if record else "", root)
+            if elsewhere is not None:
+                return elsewhere
         if record is None or not record.containers:
             local = LabPaths.of(name, root)
             up = sorted(n for n, r in engine.labs().items() if r.containers)
@@ -86,13 +90,29 @@ class Lab:
         return cls.from_folder(paths, engine)
 
     @classmethod
+    def elsewhere(cls, name: str, folder: str = "", root: Path | None = None) -> Lab | None:
+        """The lab `name` if it is up on an engine other than this machine's (a swarm): its
+        state names the engine and where each node runs; None otherwise."""
+        paths = LabPaths(name, Path(folder)) if folder else LabPaths.of(name, root)
+        try:
+            state = json.loads(paths.state_file.read_text(encoding="utf-8"))
+            if state.get("engine", "docker") == "docker":
+                return None
+            lab = cls.from_folder(paths)
+            record = lab.backend.labs().get(name)
+        except (OSError, ValueError, LabError):
+            return None
+        return lab if record is not None and record.containers else None
+
+    @classmethod
     def from_folder(cls, paths: LabPaths, backend: Backend | None = None) -> Lab:
         """The lab whose files `lab up` (or `lab render`) wrote in `paths`."""
         try:
             state = json.loads(paths.state_file.read_text(encoding="utf-8"))
             topo = from_json(state["topology"])
             secret = str(state["control_secret"])
-            engine = backend or make_backend(str(state.get("engine", "docker")))
+            settings = dict(state.get("engine_settings") or {})
+            engine = backend or make_backend(str(state.get("engine", "docker")), **settings)
         except OSError as exc:
             raise LabError(f"no lab files in {paths.root} ({exc.strerror})") from None
         except (ValueError, KeyError, TypeError) as exc:

@@ -104,6 +104,12 @@ def capture(
     pid = lab.backend.netns_pid(lab.name, node)
     if pid is None:
         state = lab.backend.states(lab.name).get(node, "absent")
+        if state == "running":  # an engine on another machine: no PID of it here
+            raise LabRuntimeError(
+                f"node {node} of lab {lab.name} runs on an engine of another machine: "
+                "lab capture enters a node's network namespace, so only nodes on this "
+                "machine's engines can be captured"
+            )
         raise LabRuntimeError(f"node {node} of lab {lab.name} is {state}: nothing to capture")
     sock = _packet_socket(pid, node)
     began = time.monotonic()

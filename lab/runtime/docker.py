@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +31,7 @@ from lab.runtime.protocol import (
     NODE_LABEL,
     ROOT_LABEL,
     ContainerSpec,
+    EngineInfo,
     ExecResult,
     LabRecord,
     Mount,
@@ -78,6 +81,35 @@ class DockerBackend:
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = base_url
 
+    # ---- where nodes run: one engine runs them all ----------------------------------
+
+    def place(self, specs: Sequence[ContainerSpec]) -> list[ContainerSpec]:
+        return list(specs)
+
+    def settings(self, lab: str) -> dict[str, object]:
+        return {"base_url": self.base_url} if self.base_url else {}
+
+    def info(self) -> EngineInfo:
+        """This engine and its place in a swarm."""
+        with _docker("cannot ask the Docker engine about itself"):
+            info = self.client.info()
+        swarm = info.get("Swarm") or {}
+        return EngineInfo(
+            name=str(info.get("Name", "")),
+            swarm=str(swarm.get("LocalNodeState", "inactive")),
+            node_id=str(swarm.get("NodeID", "")),
+            manager=bool(swarm.get("ControlAvailable")),
+            local=not self.base_url or self.base_url.startswith("unix://"),
+        )
+
+    def swarm_nodes(self) -> dict[str, str]:
+        """The nodes of the swarm this engine manages: id → state (ready, down, …)."""
+        with _docker("cannot list the swarm's nodes"):
+            return {
+                str(n.id): str((n.attrs.get("Status") or {}).get("State", ""))
+                for n in self.client.nodes.list()
+            }
+
     @cached_property
     def client(self) -> docker.DockerClient:
         try:
@@ -116,6 +148,18 @@ class DockerBackend:
             self.client.api.import_image_from_file(
                 str(tarball), repository=repository, tag=tag, changes=changes
             )
+
+    def save_image(self, ref: str) -> Iterator[bytes]:
+        """The image as the tar stream `docker save` writes, in chunks."""
+        with _docker(f"cannot save image {ref}"):
+            yield from self.client.images.get(ref).save(chunk_size=1 << 20, named=ref)
+
+    def load_image(self, chunks: Iterable[bytes]) -> None:
+        """Load a tar stream `save_image` gave (of this engine or another)."""
+        with _docker("cannot load an image"):
+            for message in self.client.api.load_image(chunks):  # type: ignore[no-untyped-call]
+                if isinstance(message, dict) and message.get("error"):
+                    raise LabRuntimeError(f"cannot load an image: {message['error']}")
 
     def remove_image(self, ref: str) -> None:
         try:
@@ -171,13 +215,20 @@ class DockerBackend:
                         found.append(str(pool["Subnet"]))
         return found
 
-    def create_network(self, spec: NetworkSpec) -> str:
-        """An internal bridge network (no route out of the lab)."""
+    def create_network(self, spec: NetworkSpec, *, overlay: bool = False) -> str:
+        """An internal network (no route out of the lab): a bridge on this engine, or with
+        `overlay` an attachable overlay across its swarm (this engine must manage it)."""
+        if spec.encrypted and not overlay:
+            raise LabRuntimeError(
+                "only an overlay network (lab up --engine swarm) can be encrypted"
+            )
         ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=spec.subnet)])
         labels = {LABEL: spec.lab, ENGINE_LABEL: self.name, **spec.labels}
+        driver = {"driver": "overlay", "attachable": True} if overlay else {"driver": "bridge"}
+        options = {"encrypted": ""} if spec.encrypted else None
         try:
             self.client.networks.create(
-                spec.name, driver="bridge", ipam=ipam, internal=True, labels=labels
+                spec.name, ipam=ipam, internal=True, labels=labels, options=options, **driver
             )
         except docker.errors.APIError as exc:
             reason = exc.explanation or str(exc)
@@ -235,6 +286,24 @@ class DockerBackend:
                 raise NodeDied(node, self._tail(container))
             result = container.exec_run(list(argv), demux=False)
         return ExecResult(int(result.exit_code or 0), _text(result.output))
+
+    def exec_stream(self, lab: str, node: str, argv: Sequence[str]) -> socket.socket:
+        """Run `argv` in a node with its standard input and output joined to the socket
+        returned (through the engine's API: no address of the node is needed). Closing the
+        socket closes the program's input."""
+        with _docker(f"cannot run a command on node {node}"):
+            container = self._container(lab, node)
+            if container.status != "running":
+                raise NodeDied(node, self._tail(container))
+            api = self.client.api
+            made = api.exec_create(container.id, list(argv), stdin=True, stderr=False, tty=False)
+            raw = api.exec_start(made["Id"], socket=True)
+        remote: socket.socket = getattr(raw, "_sock", None) or raw  # type: ignore[assignment]
+        remote.settimeout(None)
+        mine, theirs = socket.socketpair()
+        for pump in (_from_exec, _to_exec):
+            threading.Thread(target=pump, args=(remote, theirs), daemon=True).start()
+        return mine
 
     def _tail(self, container: Any, lines: int = 30) -> str:
         try:
@@ -317,17 +386,27 @@ class DockerBackend:
 
     def remove_lab(self, lab: str) -> tuple[int, int]:
         """Remove every container, network and volume labelled with `lab`; idempotent."""
+        containers = self.remove_containers(lab)
+        return containers, self.remove_networks(lab)
+
+    def remove_containers(self, lab: str) -> int:
+        """Remove every container and volume labelled with `lab`; how many containers."""
         selector: Filters = {"label": f"{LABEL}={lab}"}
         containers = [c["Id"] for c in self._summaries(selector, f"cannot remove lab {lab}")]
         with _docker(f"cannot remove lab {lab}"):
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(self._remove_by_id, containers))
-            networks = self.client.networks.list(filters=selector)
-            for network in networks:
-                _remove_network(network)
             for volume in self.client.volumes.list(filters=selector):
                 volume.remove(force=True)
-        return len(containers), len(networks)
+        return len(containers)
+
+    def remove_networks(self, lab: str) -> int:
+        """Remove every network labelled with `lab`; how many."""
+        with _docker(f"cannot remove the network of lab {lab}"):
+            networks = self.client.networks.list(filters={"label": f"{LABEL}={lab}"})
+            for network in networks:
+                _remove_network(network)
+        return len(networks)
 
     def _remove_by_id(self, container_id: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -354,6 +433,42 @@ class DockerBackend:
             return socket.create_connection((ip, port), timeout=timeout)
         except OSError as exc:
             raise LabRuntimeError(f"cannot connect to node {node} at {ip}:{port}: {exc}") from None
+
+
+def _from_exec(remote: socket.socket, local: socket.socket) -> None:
+    """Copy a program's standard output (Docker frames it: 8-byte headers, stream 1 is
+    stdout) from the engine's socket to the local one; close it when the program ends."""
+    stream = remote.makefile("rb")
+    try:
+        while len(header := stream.read(8)) == 8:
+            kind, size = struct.unpack(">BxxxL", header)
+            payload = stream.read(size)
+            if kind == 1:
+                local.sendall(payload)
+    except OSError:
+        pass
+    finally:
+        _end_writing(local)
+        local.close()
+        remote.close()
+
+
+def _to_exec(remote: socket.socket, local: socket.socket) -> None:
+    """Copy what is written to the local socket to the program's standard input; at its
+    end, close that input (the program sees end of file)."""
+    try:
+        while chunk := local.recv(65536):
+            remote.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        _end_writing(remote)
+
+
+def _end_writing(sock: socket.socket) -> None:
+    """Tell the far end no more is coming (it reads end of file)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
 
 
 def _empty() -> dict[str, Any]:

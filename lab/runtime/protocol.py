@@ -27,6 +27,7 @@ __all__ = [
     "ROOT_LABEL",
     "Backend",
     "ContainerSpec",
+    "EngineInfo",
     "ExecResult",
     "LabRecord",
     "Mount",
@@ -44,6 +45,8 @@ NODE_LABEL = "dundi-lab.node"
 # Where the lab's files live on the host, so any folder can find a running lab.
 ROOT_LABEL = "dundi-lab.root"
 ENGINE_LABEL = "dundi-lab.engine"
+# Which engine of a cluster runs a node (a swarm lab's containers carry it).
+HOST_LABEL = "dundi-lab.host"
 
 Progress = Callable[[str], None]
 
@@ -125,6 +128,17 @@ class LabRecord:
     networks: int
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """One engine as its own `docker info` describes it, for joining it to a cluster."""
+
+    name: str  # its host name
+    swarm: str  # its swarm state: inactive, pending, active, error, locked
+    node_id: str  # its id in the swarm ("" outside one)
+    manager: bool  # it can create swarm-scoped (overlay) networks
+    local: bool  # it runs on this machine: its containers' PIDs are this machine's
+
+
 class SubnetTaken(LabRuntimeError):
     """Another network already uses (part of) the subnet."""
 
@@ -143,6 +157,12 @@ class Backend(Protocol):
     def remove_image(self, ref: str) -> None: ...
     def run_once(self, ref: str, mounts: Sequence[Mount], ready: Sequence[str],
                  argv: Sequence[str], *, timeout: float = 60) -> str: ...  # fmt: skip
+
+    # where nodes run: `place` says which engine runs each spec (before anything is
+    # written, so the lab's state records it); `settings` is what recreates this backend
+    # for the lab later (`backend(name, **settings)`)
+    def place(self, specs: Sequence[ContainerSpec]) -> list[ContainerSpec]: ...
+    def settings(self, lab: str) -> dict[str, object]: ...
 
     # networks
     def used_subnets(self) -> list[str]: ...
@@ -171,7 +191,10 @@ class Backend(Protocol):
 
 
 # The built-in backends, loaded on first use (the Docker SDK is not imported before then).
-_BUILTIN = {"docker": "lab.runtime.docker:DockerBackend"}
+_BUILTIN = {
+    "docker": "lab.runtime.docker:DockerBackend",
+    "swarm": "lab.runtime.swarm:SwarmBackend",
+}
 _BACKENDS: dict[str, Callable[..., Backend]] = {}
 
 

@@ -162,14 +162,19 @@ def execute(
     artifacts: Path | None = None,
     report: Report = lambda _: None,
     on_event: Listener = ignore,
+    engine: str = "docker",
+    hosts: tuple[str, ...] = (),
 ) -> Outcome:
-    """Start the scenario's lab, run its steps, save artifacts on failure, always tear down."""
+    """Start the scenario's lab (on `engine`: a swarm's `hosts`), run its steps, save
+    artifacts on failure, always tear down."""
     started = time.monotonic()
     topo = scenario.topology.renamed(lab_name)
     # steps start on a settled network: every trust edge probed and OK, so a step that
     # stops a node or cuts a link sees the same link states on every run
     options = Options(
         root=root,
+        engine=engine,
+        hosts=hosts,
         ready_timeout=max(90, 3 * len(topo.nodes)),  # 50 nodes on 2 busy cores: ~60 s
         wait_links=True,
         allow=scenario.lint_allow,

@@ -42,6 +42,31 @@ def distances(count: int, edges: list[tuple[int, int]], start: int) -> list[int]
     return hops
 
 
+# Trust hops a lookup may need at most: DUNDi's default ttl in the lab is 32 (each hop
+# forwards ttl-1), and every hop adds to the time a lookup waits.
+_MAX_HOPS = 20
+
+
+def default_span(count: int, chord_every: int) -> int:
+    """How far chords reach by default: across the ring (nodes/2 - 1) while that keeps every
+    node within `_MAX_HOPS` trust hops of every other; past that (about 160 nodes, as the
+    ring's quarter grows) the multiple of `chord_every` that keeps the lab the fewest hops
+    across, so that chords chain (a chord ends where the next one starts)."""
+    across = max(2, count // 2 - 1)
+    if not chord_every or count <= 4 or _hops_across(count, chord_every, across) <= _MAX_HOPS:
+        return across
+    spans = range(chord_every, count // 2, chord_every)
+    return min(spans, key=lambda s: (_hops_across(count, chord_every, s), s), default=across)
+
+
+def _hops_across(count: int, chord_every: int, span: int) -> int:
+    """The most trust hops between two nodes (from every start of one chord period: the
+    ring repeats past it)."""
+    edges = ring_edges(count, chord_every, span)
+    starts = range(min(count, chord_every + 1))
+    return max(max(distances(count, edges, start)) for start in starts)
+
+
 def farthest(count: int, edges: list[tuple[int, int]], start: int) -> int:
     """The node most trust hops away from `start` (the lowest index among equals)."""
     hops = distances(count, edges, start)
@@ -83,7 +108,7 @@ def ring_with_chords(
     """YAML text of a ring of `count` nodes with chords; with `lookups`, every node looks
     up a number of the node farthest from it (in trust hops, every hop asked again);
     with `steps`, every node calls that node and checks the media."""
-    span = chord_span if chord_span is not None else max(2, count // 2 - 1)
+    span = chord_span if chord_span is not None else default_span(count, chord_every)
     edges = ring_edges(count, chord_every, span)
     data: dict[str, Any] = {
         "name": lab_name or f"ring-{count}",

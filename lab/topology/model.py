@@ -113,6 +113,7 @@ class Node:
     ip_fixed: bool = False  # the file gives the address
     aliases: tuple[str, ...] = ()  # host names other nodes may use for it
     codecs: tuple[str, ...] = ("ulaw",)  # iax.conf allow=, in order (imported: their own)
+    host: str = ""  # the engine of a swarm that runs it ("": the backend's choice)
 
     @property
     def code(self) -> str:

@@ -50,7 +50,9 @@ ALL = "all"  # dundi.conf's include/permit = all: every network
 
 _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defaults", "nodes")
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version", "codecs")
-_NODE_KEYS = ("serves", "peers", "ip", "eid", "description", "import", *_DEFAULT_KEYS)
+_NODE_KEYS = ("serves", "peers", "ip", "eid", "host", "description", "import", *_DEFAULT_KEYS)
+# an engine's name in a swarm (lab up --engine swarm --hosts NAME=URL,…)
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PEER_KEYS = (
     "node",
     "model",
@@ -545,19 +547,39 @@ class _Validator:
             peers=peers,
             imported=imported,
             ip_fixed=raw.get("ip") is not None,
+            host=self.host(raw, path),
         )
+
+    def host(self, raw: dict[str, Any], path: str) -> str:
+        """The engine of a swarm that runs the node ("": round-robin)."""
+        if "host" not in raw:
+            return ""
+        what = "an engine name (letters, digits, '.', '_', '-'; as in --hosts NAME=URL)"
+        return self.matching(raw, join(path, "host"), "host", _HOST, what)
 
     def eid(self, raw: dict[str, Any], path: str, member_eid: str, index: int) -> str:
         if "eid" not in raw:
             return (member_eid or default_eid(index)).lower()
-        eid = self.text(raw["eid"], join(path, "eid")).lower()
-        if eid and not EID.match(eid):
-            self.fail(
-                join(path, "eid"),
-                f"{self.src.written(join(path, 'eid'), raw['eid'])} is not an entity ID "
-                "like 02:00:00:00:00:0a",
-            )
-        return eid
+        return self.matching(
+            raw, join(path, "eid"), "eid", EID, "an entity ID like 02:00:00:00:00:0a", lower=True
+        )
+
+    def matching(
+        self,
+        raw: dict[str, Any],
+        path: str,
+        key: str,
+        pattern: re.Pattern[str],
+        what: str,
+        *,
+        lower: bool = False,
+    ) -> str:
+        """`raw[key]` as text that `pattern` matches (problem at `path`: it is not `what`)."""
+        text = self.text(raw[key], path)
+        text = text.lower() if lower else text
+        if text and not pattern.match(text):
+            self.fail(path, f"{self.src.written(path, raw[key])} is not {what}")
+        return text
 
     def address(
         self, value: Any, path: str, index: int, subnet: ipaddress.IPv4Network | None

@@ -113,6 +113,12 @@ class FakeBackend:
         raise AssertionError("no image is smoke-checked in unit tests")
 
     # networks
+    def place(self, specs: Sequence[ContainerSpec]) -> list[ContainerSpec]:
+        return list(specs)
+
+    def settings(self, lab: str) -> dict[str, object]:
+        return {}
+
     def used_subnets(self) -> list[str]:
         return self.used + [n.spec.subnet for n in self.networks.values()]
 

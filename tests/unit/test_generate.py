@@ -65,3 +65,13 @@ def test_ring_lookups_ask_every_node_for_its_farthest_node_with_bypass() -> None
             "bypass": True,
             "expect": {"answered_by": generate.name(far)},
         }
+
+
+@pytest.mark.parametrize("count", [100, 200, 500], ids=lambda n: f"{n}-nodes")
+def test_a_generated_big_ring_keeps_every_node_within_twenty_trust_hops(count: int) -> None:
+    # chords across a ring of 200 still leave 50 hops (beyond DUNDi's ttl of 32):
+    # the default span keeps every lookup of `lab generate ring --lookups` answerable
+    lab = topology.parse(generate.ring_with_chords(count), f"ring-{count}.yaml")
+    edges = ring_edges(count, 6, generate.default_span(count, 6))
+    assert len(lab.nodes) == count
+    assert max(max(distances(count, edges, i)) for i in range(count)) <= 20
