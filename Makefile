@@ -50,7 +50,7 @@ test: setup image ## Run unit tests and the Docker scenarios (real containers, r
 test-swarm: setup image ## Start 3 more Docker engines, a swarm with this one, a lab over all 4 (root; alone)
 	$(VENV)/bin/pytest -m swarm --durations=10 $(PYTEST_ARGS) tests/scenarios/test_swarm_engines.py
 
-test-scale: setup image ## The 200-node scenario: lab generate ring --nodes 200 --lookups (~11 min)
+test-scale: setup image ## The 200-node scenario: lab generate ring --nodes 200 --lookups (5–11 min)
 	$(VENV)/bin/pytest -m scale --durations=10 $(PYTEST_ARGS) tests/scenarios/test_scale.py
 
 unit: venv ## Run the unit tests only (no Docker)

@@ -59,6 +59,19 @@ def test_nodes_are_spread_round_robin_over_all_four_engines(lab: Lab) -> None:
     assert set(lab.backend.states(lab.name).values()) == {"running"}
 
 
+def test_a_swarm_lab_is_found_by_name_with_every_node_where_it_runs(lab: Lab) -> None:
+    # what `lab status --name …` and every later command do: the state names the engines
+    # (before the partition below: pbx_dundi takes a minute to see a healed link OK again)
+    found = Lab.attach(lab.name)
+    assert found.backend.name == "swarm"
+    assert found.backend.placement(lab.name) == lab.backend.placement(lab.name)  # type: ignore[attr-defined]
+    states = found.status()
+    assert {s.state for s in states} == {"running"}
+    not_ok = [f"{link.node}→{link.peer} {link.status}" for s in states for link in s.links
+              if not link.status.startswith("OK")]  # fmt: skip
+    assert not not_ok
+
+
 def test_every_node_calls_one_on_another_engine_with_voice_both_ways(lab: Lab) -> None:
     # node i calls node i+6: round-robin over four engines puts it two engines away. One
     # call at a time: concurrent lookups through a busy transit node can come back empty
@@ -88,16 +101,6 @@ def test_a_partition_between_two_engines_nodes_cuts_that_pair_only(lab: Lab) -> 
     assert around.verified and around.identity_of(second.name)
     healed = judge_call(lab.topology, lab.call(first.name, number))
     assert healed.verified and healed.identity_of(second.name)
-
-
-def test_a_swarm_lab_is_found_by_name_with_every_node_where_it_runs(lab: Lab) -> None:
-    # what `lab status --name …` and every later command do: the state names the engines
-    found = Lab.attach(lab.name)
-    assert found.backend.name == "swarm"
-    assert found.backend.placement(lab.name) == lab.backend.placement(lab.name)  # type: ignore[attr-defined]
-    states = found.status()
-    assert {s.state for s in states} == {"running"}
-    assert all(link.status == "OK" for s in states for link in s.links)
 
 
 def test_a_capture_on_another_engines_node_sees_the_voice_of_a_call(
