@@ -73,6 +73,12 @@ class LabRuntimeError(LabError):
     """Docker refused or failed an operation on the lab."""
 
 
+class StaleNetworkWarning(UserWarning):
+    """dockerd still counts endpoints on a lab network that has no container left (a known
+    engine bug, moby#42119, seen under heavy load): the network stays until dockerd
+    restarts. The lab itself is down; only its network's name and subnet stay taken."""
+
+
 class NodeDied(LabRuntimeError):
     """A node's container exited while the lab needed it."""
 

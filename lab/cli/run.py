@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -31,7 +32,7 @@ from lab.core import pipeline
 from lab.core.running import Lab
 from lab.core.state import summary
 from lab.core.verdict import judge_call
-from lab.errors import LabError
+from lab.errors import LabError, StaleNetworkWarning
 from lab.observe import bundle
 from lab.paths import LabPaths
 from lab.redact import redact
@@ -135,12 +136,15 @@ def down(name: str | None, all_labs: bool) -> None:
             problems.append(f"no lab named '{lab_name}' (labs up: {up})")
             continue
         try:
-            with pipeline.claim_lock(lab_name):
+            with pipeline.claim_lock(lab_name), warnings.catch_warnings(record=True) as left:
+                warnings.simplefilter("always", StaleNetworkWarning)
                 containers, networks = _engine_of(lab_name, labs[lab_name]).remove_lab(lab_name)
         except LabError as exc:
             problems.append(str(exc))
             continue
         note(f"lab {lab_name}: removed {containers} containers, {networks} networks")
+        for warning in left:
+            note(f"warning: {warning.message}")
     if problems:
         fail("\n".join(problems))
 
