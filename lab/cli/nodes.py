@@ -112,6 +112,13 @@ def partition(
     default=0,
     help="Delay packets by this many ms (netem: only where the kernel has it).",
 )
+@click.option(
+    "--jitter",
+    "jitter_ms",
+    type=click.IntRange(0, 5000),
+    default=0,
+    help="Vary the delay by up to this many ms (netem).",
+)
 @name_option
 def impair(
     first: str,
@@ -120,15 +127,25 @@ def impair(
     oneway: bool,
     loss_pct: float,
     delay_ms: int,
+    jitter_ms: int,
     name: str | None,
 ) -> None:
     """Lose and/or delay packets between FIRST and SECOND."""
-    if not loss_pct and not delay_ms:
-        fail("say what to do: --loss PCT and/or --delay MS")
+    if not (loss_pct or delay_ms or jitter_ms):
+        fail("say what to do: --loss PCT and/or --delay MS [--jitter MS]")
     lab = Lab.attach(resolve_name(name))
-    lab.impair(first, second, loss_pct=loss_pct, delay_ms=delay_ms, only=only, oneway=oneway)
+    lab.impair(
+        first,
+        second,
+        loss_pct=loss_pct,
+        delay_ms=delay_ms,
+        jitter_ms=jitter_ms,
+        only=only,
+        oneway=oneway,
+    )
     what = [f"{loss_pct:g}% loss"] if loss_pct else []
     what += [f"{delay_ms} ms delay"] if delay_ms else []
+    what += [f"{jitter_ms} ms jitter"] if jitter_ms else []
     note(f"{' and '.join(what)} on {_path(first, second, only, oneway)}")
 
 

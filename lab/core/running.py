@@ -381,15 +381,16 @@ class Lab:
         second: str,
         *,
         delay_ms: int = 0,
+        jitter_ms: int = 0,
         loss_pct: float = 0,
         only: str | None = None,
         oneway: bool = False,
     ) -> None:
         """Drop `loss_pct` % of the packets between two nodes at random (packet filter, works
-        on any kernel) and/or delay them by `delay_ms` (netem: LabRuntimeError naming the
-        kernel's reason where it has none)."""
-        if delay_ms:
-            self._delay(first, second, delay_ms, oneway)
+        on any kernel) and/or delay them by `delay_ms` ± `jitter_ms` (netem: LabRuntimeError
+        naming the kernel's reason where it has none)."""
+        if delay_ms or jitter_ms:
+            self._delay(first, second, delay_ms, jitter_ms, oneway)
         if loss_pct:
             self._filter(faults.cuts(first, second, only=only, oneway=oneway, loss_pct=loss_pct))
 
@@ -406,14 +407,15 @@ class Lab:
             raise LabRuntimeError(f"{node}: iptables {' '.join(argv)}: {result.output.strip()}")
         return result.output
 
-    def _delay(self, first: str, second: str, delay_ms: int, oneway: bool) -> None:
+    def _delay(self, first: str, second: str, delay_ms: int, jitter_ms: int, oneway: bool) -> None:
         pairs = [(first, second)] if oneway else [(first, second), (second, first)]
         for here, there in pairs:
             peer_ip = self._node(there).ip
             tc = ["tc", "qdisc", "replace", "dev", "eth0"]
             for argv in (
                 [*tc, "root", "handle", "1:", "prio", "bands", "4", "priomap", *["1"] * 16],
-                [*tc, "parent", "1:4", "handle", "40:", "netem", "delay", f"{int(delay_ms)}ms"],
+                [*tc, "parent", "1:4", "handle", "40:", "netem", "delay", f"{int(delay_ms)}ms"]
+                + ([f"{int(jitter_ms)}ms"] if jitter_ms else []),
                 [
                     *["tc", "filter", "add", "dev", "eth0", "protocol", "ip", "parent", "1:0"],
                     *["prio", "4", "u32", "match", "ip", "dst", f"{peer_ip}/32", "flowid", "1:4"],

@@ -560,9 +560,11 @@ class Impair(_Fault):
     modifiers: ClassVar[dict[str, Any]] = {
         "only": _ONLY,
         "delay_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
+        "jitter_ms": {"type": "integer", "minimum": 0, "maximum": 5000},
         "loss_pct": {"type": "number", "minimum": 0, "maximum": 100},
     }
     delay_ms: int = 0
+    jitter_ms: int = 0
     loss_pct: float = 0
 
     @classmethod
@@ -571,11 +573,13 @@ class Impair(_Fault):
             line=ctx.src.line(path),
             **cls._path(value, entry, ctx, path),
             delay_ms=int(ctx.number(entry.get("delay_ms", 0), join(path, "delay_ms"), 0, 5000)),
+            jitter_ms=int(ctx.number(entry.get("jitter_ms", 0), join(path, "jitter_ms"), 0, 5000)),
             loss_pct=float(ctx.number(entry.get("loss_pct", 0), join(path, "loss_pct"), 0, 100)),
         )
 
     def describe(self) -> str:
         what = [f"delay {self.delay_ms} ms"] if self.delay_ms else []
+        what += [f"jitter {self.jitter_ms} ms"] if self.jitter_ms else []
         what += [f"loss {self.loss_pct:g}%"] if self.loss_pct else []
         return f"impair {self._between()} {' '.join(what) or 'nothing'}"
 
@@ -585,12 +589,13 @@ class Impair(_Fault):
                 self.first,
                 self.second,
                 delay_ms=self.delay_ms,
+                jitter_ms=self.jitter_ms,
                 loss_pct=self.loss_pct,
                 only=self.only,
                 oneway=self.oneway,
             )
         except LabError as exc:
-            if self.delay_ms:
+            if self.delay_ms or self.jitter_ms:
                 return Seen(True, "", "", f"the kernel cannot delay packets here ({exc})")
             raise
         return Seen(True, "done")

@@ -82,6 +82,12 @@ def test_scenario_fault_steps_name_the_path_kind_and_way(tmp_path: Path) -> None
     assert impair.describe() == "impair a->pbx-c (iax2 only) loss 20%"
 
 
+def test_delay_and_jitter_are_read_for_netem(tmp_path: Path) -> None:
+    (impair,) = _steps(tmp_path, "  - impair: [a, pbx-c]\n    delay_ms: 80\n    jitter_ms: 20\n")
+    assert isinstance(impair, Impair) and (impair.delay_ms, impair.jitter_ms) == (80, 20)
+    assert impair.describe() == "impair a-pbx-c delay 80 ms jitter 20 ms"
+
+
 def test_a_bad_kind_of_traffic_is_named_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(TopologyError) as raised:
         _steps(tmp_path, "  - partition: a-pbx-c\n    only: sip\n")
