@@ -74,6 +74,10 @@ def _fault_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("first", metavar="FIRST")(f)
 
 
+def _ms_option(flag: str, text: str) -> Callable[..., Any]:
+    return click.option(flag, f"{flag[2:]}_ms", type=click.IntRange(0, 5000), default=0, help=text)
+
+
 def _path(first: str, second: str, only: str | None, oneway: bool) -> str:
     return f"{first}{'->' if oneway else '-'}{second}{f' ({only} only)' if only else ''}"
 
@@ -105,20 +109,8 @@ def partition(
     default=0,
     help="Drop this percentage of the packets at random (packet filter; any kernel).",
 )
-@click.option(
-    "--delay",
-    "delay_ms",
-    type=click.IntRange(0, 5000),
-    default=0,
-    help="Delay packets by this many ms (netem: only where the kernel has it).",
-)
-@click.option(
-    "--jitter",
-    "jitter_ms",
-    type=click.IntRange(0, 5000),
-    default=0,
-    help="Vary the delay by up to this many ms (netem).",
-)
+@_ms_option("--delay", "Delay packets by this many ms (netem: only where the kernel has it).")
+@_ms_option("--jitter", "Vary the delay by up to this many ms (netem).")
 @name_option
 def impair(
     first: str,
