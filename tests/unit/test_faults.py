@@ -42,7 +42,7 @@ LISTING = """-P INPUT ACCEPT
 -A INPUT -s 10.0.0.4/32 -m comment --comment "dundi-lab:d>c:all:drop" -j DROP
 -A INPUT -s 10.0.0.2/32 -m comment --comment "dundi-lab:a>c:all:reject" -j REJECT --reject-with icmp-port-unreachable
 -A INPUT -s 10.0.0.9/32 -m comment --comment "members own rule" -j DROP
--A INPUT -s 10.0.0.8/32 -m comment --comment "a member's \"odd rule -j DROP
+-A INPUT -s 10.0.0.8/32 -m comment --comment "a member rule with an unclosed quote -j DROP
 """  # noqa: E501
 
 
