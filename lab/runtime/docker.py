@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import docker
 import docker.errors
+import requests
 from docker.types import IPAMConfig, IPAMPool
 
 from lab.errors import LabRuntimeError, NodeDied, StaleNetworkWarning
@@ -408,8 +409,16 @@ class DockerBackend:
             return sum(_remove_network(network) for network in networks)
 
     def _remove_by_id(self, container_id: str) -> None:
+        """Kill, wait for the exit, then remove (as `docker compose down` stops before it
+        removes): dockerd releases the container's network endpoint when it sees the exit,
+        not also inside a forced removal racing with that; lab networks have been left
+        counting endpoints of removed containers (moby#42119)."""
+        api = self.client.api
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.api.remove_container(container_id, force=True, v=True)
+            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+                api.kill(container_id)  # APIError: not running, nothing to kill
+                api.wait(container_id, timeout=10)  # RequestException: no exit in 10 s
+            api.remove_container(container_id, force=True, v=True)
 
     # ---- inside a node ---------------------------------------------------------
 

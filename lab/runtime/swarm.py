@@ -42,7 +42,7 @@ from lab.runtime.protocol import (
 
 __all__ = ["SwarmBackend", "parse_hosts"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 # Joins the program's input and output to a TCP connection made inside the node: $1 is the
 # address, $2 the port. When the input ends, so does the connection.
 _RELAY = 'exec 3<>"/dev/tcp/$1/$2" || exit 1; cat <&3 & cat >&3; kill $! 2>/dev/null'

@@ -41,7 +41,7 @@ VERSIONS = ("22", "16")
 # voice codecs a node may offer over IAX2, in its order of preference (the callee's wins)
 CODECS = ("ulaw", "alaw", "gsm")
 PRECACHE = ("none", "outbound", "inbound")
-EID = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+EID = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}\Z")
 # Nodes take the subnet's addresses from the 10th on; two at the end stay free.
 FIRST_HOST = 10
 _SPARE = 2

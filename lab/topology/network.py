@@ -52,8 +52,8 @@ __all__ = ["NETWORK_FILE", "NetworkNote", "is_network", "load_network"]
 NETWORK_FILE = "network.yaml"
 NETWORK_KEYS = ("name", "description", "subnet", "number_length", "networks", "members")
 MEMBER_KEYS = ("version", "numbers", "skip")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
-_LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}\Z")
+_LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
 
 
 @dataclass(frozen=True)

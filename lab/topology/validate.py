@@ -41,10 +41,10 @@ __all__ = ["SCENARIO_KEYS", "from_located", "load", "parse"]
 
 # keys a scenario file adds to a topology; the scenario layer validates them
 SCENARIO_KEYS = ("steps", "lint")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
-_LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_NETWORK = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_PATTERN = re.compile(r"^(_(\[[0-9-]+\]|[0-9XZN])+[.!]?|[0-9]+)$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}\Z")
+_LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}\Z")
+_NETWORK = re.compile(r"^[a-z][a-z0-9_-]{0,39}\Z")
+_PATTERN = re.compile(r"^(_(\[[0-9-]+\]|[0-9XZN])+[.!]?|[0-9]+)\Z")
 _OPTION_BOUNDS = {"ttl": (1, 119), "cachetime": (1, 86400)}
 ALL = "all"  # dundi.conf's include/permit = all: every network
 
@@ -52,7 +52,7 @@ _LAB_KEYS = ("name", "description", "subnet", "number_length", "networks", "defa
 _DEFAULT_KEYS = ("ttl", "cachetime", "autokill", "version", "codecs")
 _NODE_KEYS = ("serves", "peers", "ip", "eid", "host", "description", "import", *_DEFAULT_KEYS)
 # an engine's name in a swarm (lab up --engine swarm --hosts NAME=URL,…)
-_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _PEER_KEYS = (
     "node",
     "model",

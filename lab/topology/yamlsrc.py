@@ -85,7 +85,7 @@ class Located:
         return shown(self.raw.get(path, value))
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_:+-]*$")
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_:+-]*\Z")
 
 
 def join(path: str, key: str | int) -> str:

@@ -209,3 +209,22 @@ def test_a_node_waits_at_the_barrier_no_longer_than_120_seconds() -> None:
     script = node._COMMAND[-1]
     assert f"[ -e {node.ETC}/{node.HOLD_FILE} ]" in script and "-lt 2400" in script
     assert script.endswith("exec asterisk -f")  # then Asterisk starts, even if no one releases it
+
+
+def test_a_trailing_line_break_is_not_part_of_a_valid_name(tmp_path: Path) -> None:
+    """Python's `$` also matches before a final newline: every name check must not."""
+    result = CliRunner().invoke(main, ["up", "scenarios/seed-chain.yaml", "--name", "x\n"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: --name: lab name 'x\\x0a' must be lowercase letters, digits and '-', "
+        "at most 40 characters"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('networks: ["n\\n"]\nnodes:\n  a: {}\n? "0\\n  "\n: null\n')
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and all(
+        line.startswith("error: ") or line.startswith(str(bad)) for line in lines
+    )
+    assert any("network name 'n\\x0a'" in line for line in lines), lines
+    assert any("['0\\x0a  ']: unknown key" in line for line in lines), lines
