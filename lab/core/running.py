@@ -408,8 +408,8 @@ class Lab:
         return result.output
 
     def _delay(self, first: str, second: str, delay_ms: int, jitter_ms: int, oneway: bool) -> None:
-        pairs = [(first, second)] if oneway else [(first, second), (second, first)]
-        for here, there in pairs:
+        for cut in faults.cuts(first, second, oneway=oneway):  # delayed on the way out
+            here, there = cut.sender, cut.receiver
             peer_ip = self._node(there).ip
             tc = ["tc", "qdisc", "replace", "dev", "eth0"]
             for argv in (
